@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""The owner's command: build, check, watch or serve the shop (see README.md).
+
+Thin on purpose: parse the arguments, run the stages of ``storefront.builder``, report.
+Exit status: 0 success, 1 content or template errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from storefront.builder import BuildOptions, Progress, build, check
+from storefront.errors import ContentError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one clear line
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"build.py: error: {message}\n")
+        sys.exit(2)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of processes (0 = one per core)")
+    return n
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="build.py", description="Build the static storefront from content/ and templates/.")
+    sub = parser.add_subparsers(dest="command")
+
+    def common(p: argparse.ArgumentParser, *, writes: bool = True) -> None:
+        p.add_argument("--content", type=Path, default=Path("content"), help="content directory (default ./content)")
+        p.add_argument("--templates", type=Path, default=Path("templates"), help="theme directory (default ./templates)")
+        if writes:
+            p.add_argument("--output", type=Path, default=Path("output"), help="output directory (default ./output)")
+            p.add_argument("--index", type=Path, default=Path("search_index"), help="search index (default ./search_index)")
+            p.add_argument("--drafts", action="store_true", help="also build products marked draft: true")
+            p.add_argument("--now", type=_date, help="build as of this date (YYYY-MM-DD): publish_at, policy versions")
+            p.add_argument("--full", action="store_true", help="ignore the build cache and render everything")
+            p.add_argument("--jobs", type=_jobs, default=0, help="worker processes (default: one per core)")
+            p.add_argument("--quiet", action="store_true", help="print errors only")
+
+    for name, helptext in (("build", "build the site (the default)"), ("watch", "build, then rebuild on change"),
+                           ("serve", "watch and serve the site on a local port")):
+        p = sub.add_parser(name, help=helptext)
+        common(p)
+        if name == "serve":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=8000)
+    p = sub.add_parser("check", help="validate content and templates, write nothing")
+    common(p, writes=False)
+    p.add_argument("--drafts", action="store_true")
+    p.add_argument("--now", type=_date)
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> BuildOptions:
+    return BuildOptions(content=args.content, templates=args.templates,
+                        output=getattr(args, "output", Path("output")),
+                        index=getattr(args, "index", Path("search_index")),
+                        drafts=args.drafts, now=args.now, full=getattr(args, "full", False),
+                        jobs=getattr(args, "jobs", 0), quiet=getattr(args, "quiet", False))
+
+
+def report_errors(exc: ContentError) -> None:
+    for problem in exc.problems:
+        sys.stderr.write(f"{problem}\n")
+    sys.stderr.write(f"build failed: {exc}; the previous output was left as it was\n")
+
+
+def run_build(opts: BuildOptions) -> int:
+    progress = Progress(enabled=not opts.quiet and sys.stderr.isatty())
+    try:
+        report = build(opts, progress)
+    except ContentError as exc:
+        report_errors(exc)
+        return 1
+    if not opts.quiet:
+        print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        argv = ["build", *argv]
+    if argv[0] in ("-h", "--help"):
+        argv = argv[1:] or ["--help"]
+    args = make_parser().parse_args(argv)
+    if args.command is None:
+        make_parser().print_help()
+        return 2
+    opts = options_from(args)
+    if args.command == "check":
+        try:
+            lib = check(opts)
+        except ContentError as exc:
+            for problem in exc.problems:
+                sys.stderr.write(f"{problem}\n")
+            sys.stderr.write(f"check failed: {exc}\n")
+            return 1
+        print(f"ok: {len(lib.products)} products, {len(lib.categories)} categories, "
+              f"{sum(len(s.articles) for s in lib.help_sections)} help articles, {len(lib.policies)} policy versions")
+        return 0
+    if args.command == "build":
+        return run_build(opts)
+    from storefront.serve import serve, watch
+    if args.command == "watch":
+        return watch(opts)
+    return serve(opts, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())

@@ -1,0 +1,490 @@
+"""The build: the stages in order, incrementally, in parallel, and atomically.
+
+    load (scan, parse, assemble, lock check, templates) -> plan -> render -> data files -> search -> commit
+
+Every stage before ``commit`` writes only into a staging directory beside the output; if anything
+fails, the staging directory is removed and the previous ``output/`` (and search index) stay exactly
+as they were. An output file is rendered again only when its dependency key changed (the records it
+shows, the templates it loaded last time, the shared fragments and assets), and written only when its
+bytes changed, so a second build writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import __version__
+from .cache import ArtifactState, BuildCache
+from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
+from .errors import ContentError, Problem, Problems
+from .loader import (DOCUMENT_KINDS, LOCK_NAME, Parsed, SourceFile, assemble, display, load_site_config,
+                     parse_file, scan, today_in)
+from .model import Library
+from .privacy import check_lock
+from .render import (Artifact, Renderer, RenderFailure, _hash, check_templates, collect_assets,
+                     make_environment)
+
+ENGINE = f"storefront-{__version__}-1"
+PARALLEL_MIN = 400
+"""Below this many files to parse or pages to render, one process is faster than starting workers."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    content: Path = Path("content")
+    templates: Path = Path("templates")
+    output: Path = Path("output")
+    index: Path = Path("search_index")
+    drafts: bool = False
+    now: dt.date | None = None
+    full: bool = False
+    jobs: int = 0
+    """0 means one worker per core."""
+    quiet: bool = False
+    search: bool = True
+    """Write the search index (the service reads it)."""
+
+    @property
+    def cache_dir(self) -> Path:
+        out = self.output.resolve()
+        return out.parent / f".{out.name}-cache"
+
+
+@dataclass
+class BuildReport:
+    pages: int = 0
+    rendered: int = 0
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    parsed: int = 0
+    search: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"built {self.pages} pages in {self.seconds:.2f} s: {self.parsed} files parsed, "
+                f"{self.rendered} pages rendered, {len(self.written)} files written, {len(self.removed)} removed")
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.label, self.total, self.done, self.last = "", 0, 0, 0.0
+
+    def start(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self._draw(force=True)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled or self.total < 200:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.1 and self.done < self.total:
+            return
+        self.last = now
+        width = 30
+        filled = width * self.done // max(1, self.total)
+        sys.stderr.write(f"\r{self.label:<10} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------------------------
+# load
+
+@dataclass
+class Loaded:
+    library: Library
+    files: dict[str, tuple[int, int, str]]
+    records: dict[str, tuple[str, Parsed]]
+    parsed_count: int
+    lock_text: str
+    lock_old: str
+    template_hashes: dict[str, str]
+    env: Any
+    now: dt.date
+    files_dirty: bool
+    records_dirty: bool
+
+
+def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None) -> Loaded:
+    """Read, parse and check everything. Raises ContentError with every problem found."""
+    problems = Problems()
+    content = opts.content
+    if not content.is_dir():
+        raise ContentError([Problem(str(content), None, "content directory not found. Fix: pass --content DIR")])
+    site, site_fp = load_site_config(content, problems)
+    sources, scan_problems = scan(content)
+    problems.items.extend(scan_problems.items)
+    if site is None:
+        problems.raise_if_any()
+        raise AssertionError("unreachable")
+    now = opts.now or today_in(site)
+
+    known_files = cache.files() if cache and not opts.full else {}
+    records: dict[str, tuple[str, Parsed]] = cache.load_records() if cache and not opts.full else {}
+    parse_key = f"{ENGINE}:{site_fp}"
+    if cache and cache.meta("parse_key") != parse_key:
+        records = {}
+    records_before = len(records)
+    files: dict[str, tuple[int, int, str]] = {}
+    media: dict[str, str] = {}
+    lock_text = ""
+    to_parse: list[SourceFile] = []
+    for src in sources:
+        if src.kind == "site":
+            continue
+        if src.kind == "lock":
+            lock_text = src.path.read_text("utf-8")
+            continue
+        known = known_files.get(src.rel)
+        if known and known[:2] == src.stat and (src.kind == "media" or src.rel in records):
+            files[src.rel] = known
+            if src.kind == "media":
+                media[src.rel[len("media/"):]] = known[2]
+            continue
+        if src.kind == "media":
+            digest = _file_hash(src.path)
+            files[src.rel] = (*src.stat, digest)
+            media[src.rel[len("media/"):]] = digest
+        else:
+            to_parse.append(src)
+
+    parsed_now = _parse_all(content, to_parse, site, records, opts.jobs, progress)
+    for src, (digest, parsed) in zip(to_parse, parsed_now):
+        files[src.rel] = (*src.stat, digest)
+        records[src.rel] = (digest, parsed)
+    doc_rels = {s.rel for s in sources if s.kind in DOCUMENT_KINDS}
+    records = {rel: rec for rel, rec in records.items() if rel in doc_rels}
+    library = assemble(site, [records[rel][1] for rel in sorted(records)], media, now=now, drafts=opts.drafts,
+                       problems=problems, site_fingerprint=site_fp)
+    lock_shown = display(content, f"privacy/{LOCK_NAME}")
+    new_lock = check_lock(library.policies, lock_text, lock_shown, now, problems)
+
+    env = make_environment(opts.templates)
+    template_hashes: dict[str, str] = {}
+    if not opts.templates.is_dir():
+        problems.add(str(opts.templates), None, "templates directory not found. Fix: pass --templates DIR")
+    else:
+        template_hashes = check_templates(env, opts.templates, problems)
+    problems.raise_if_any()
+    return Loaded(library, files, records, len(to_parse), new_lock, lock_text, template_hashes, env, now,
+                  files_dirty=files != known_files, records_dirty=bool(to_parse) or len(records) != records_before)
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+
+
+_WORK: dict[str, Any] = {}
+
+
+def _parse_one(content: Path, src: SourceFile, site: Any, cached: dict[str, tuple[str, Parsed]]) -> tuple[str, Parsed | None]:
+    data = src.path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    old = cached.get(src.rel)
+    if old and old[0] == digest:
+        return digest, None  # touched but unchanged: keep the parsed record
+    return digest, parse_file(content, src.kind, src.rel, data, site)
+
+
+def _parse_chunk(indices: list[int]) -> list[tuple[int, str, Parsed | None]]:
+    w = _WORK
+    return [(i, *_parse_one(w["content"], w["sources"][i], w["site"], w["cached"])) for i in indices]
+
+
+def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict[str, tuple[str, Parsed]],
+               jobs: int, progress: Progress | None) -> list[tuple[str, Parsed]]:
+    results: list[tuple[str, Parsed | None]] = [("", None)] * len(sources)
+    if progress:
+        progress.start("reading", len(sources))
+    work = dict(content=content, sources=sources, site=site, cached=cached)
+    for i, digest, parsed in _run_chunks(_parse_chunk, work, len(sources), jobs, progress):
+        results[i] = (digest, parsed)
+    out = []
+    for src, (digest, parsed) in zip(sources, results):
+        out.append((digest, parsed if parsed is not None else cached[src.rel][1]))
+    return out
+
+
+def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: int, jobs: int,
+                progress: Progress | None) -> Iterable[Any]:
+    """Run ``fn`` over index chunks, in forked workers when there is enough to do."""
+    jobs = jobs or os.cpu_count() or 1
+    _WORK.clear()
+    _WORK.update(work)
+    try:
+        if jobs <= 1 or n < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+            step = 100
+            for start in range(0, n, step):
+                chunk = fn(list(range(start, min(n, start + step))))
+                if progress:
+                    progress.advance(len(chunk))
+                yield from chunk
+            return
+        step = max(50, min(500, n // (jobs * 8)))
+        chunks = [list(range(s, min(n, s + step))) for s in range(0, n, step)]
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(jobs) as pool:
+            for chunk in pool.imap_unordered(fn, chunks):
+                if progress:
+                    progress.advance(len(chunk))
+                yield from chunk
+    finally:
+        _WORK.clear()
+
+
+# ------------------------------------------------------------------------------------------------
+# render
+
+def _render_chunk(indices: list[int]) -> list[tuple[int, str | None, list[str], Problem | None, bool]]:
+    w = _WORK
+    renderer: Renderer = w["renderer"]
+    out = []
+    for i in indices:
+        art: Artifact = w["artifacts"][i]
+        try:
+            data, used = renderer.render(art)
+        except RenderFailure as exc:
+            out.append((i, None, [], exc.problem, False))
+            continue
+        sha = hashlib.blake2b(data, digest_size=16).hexdigest()
+        write = w["previous_sha"].get(art.path) != sha
+        if write:
+            _write(w["staging"] / art.path, data)
+        out.append((i, sha, used, None, write))
+    return out
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole build
+
+def check(opts: BuildOptions) -> Library:
+    """Validate content and templates; writes nothing."""
+    loaded = load(BuildOptions(**{**opts.__dict__, "full": True}), None)
+    renderer = Renderer(loaded.library, loaded.env, collect_assets(opts.templates), opts.templates)
+    _render_fragments(renderer)
+    return loaded.library
+
+
+def _render_fragments(renderer: Renderer) -> dict[str, Any]:
+    try:
+        return renderer.render_fragments()
+    except Exception as exc:  # noqa: BLE001 - any template bug becomes a reported problem
+        from .render import _template_problem
+        raise ContentError([_template_problem(exc, renderer.templates_dir, "partials/", "the shared fragments")]) from None
+
+
+def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
+    started = time.perf_counter()
+    progress = progress or Progress(False)
+    report = BuildReport()
+    cache = BuildCache(opts.cache_dir)
+    staging = opts.output.resolve().parent / f".{opts.output.resolve().name}-staging-{os.getpid()}"
+    try:
+        loaded = load(opts, cache, progress)
+        report.parsed = loaded.parsed_count
+        lib = loaded.library
+        assets = collect_assets(opts.templates)
+        renderer = Renderer(lib, loaded.env, assets, opts.templates)
+        fragments = _render_fragments(renderer)
+        artifacts = renderer.plan()
+        _check_collisions(artifacts, lib)
+
+        output_id = _dir_id(opts.output)
+        previous = cache.artifacts() if output_id and cache.meta("output_id") == output_id else {}
+        global_key = _hash([ENGINE, lib.site_fingerprint, str(opts.drafts),
+                            *(f"{k}={a.digest}" for k, a in sorted(assets.items())),
+                            *(f"{k}={v}" for k, v in sorted(fragments.items()))])
+        th = loaded.template_hashes
+
+        def key_for(art: Artifact, templates: Iterable[str]) -> str:
+            return _hash([global_key, art.kind, art.inputs, *(f"{t}={th.get(t, '-')}" for t in templates)])
+
+        todo = [i for i, a in enumerate(artifacts)
+                if opts.full or a.path not in previous
+                or previous[a.path].key != key_for(a, previous[a.path].templates)]
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        changed: dict[str, ArtifactState] = {}
+        problems = Problems()
+        progress.start("rendering", len(todo))
+        work = dict(renderer=renderer, artifacts=[artifacts[i] for i in todo], staging=staging,
+                    previous_sha={p: s.sha for p, s in previous.items()})
+        written: list[str] = []
+        for j, sha, used, problem, wrote in _run_chunks(_render_chunk, work, len(todo), opts.jobs, progress):
+            art = artifacts[todo[j]]
+            if problem is not None:
+                problems.items.append(problem)
+                continue
+            changed[art.path] = ArtifactState(key_for(art, used), sha, tuple(used))
+            if wrote:
+                written.append(art.path)
+        _raise_grouped(problems)
+        report.rendered = len(todo)
+
+        # Data files, assets and media: compared by content, written when different.
+        html_urls = [_url_of(a.path) for a in artifacts if a.kind not in ("shell", "notfound")]
+        data_files: dict[str, bytes | Path] = {
+            "catalog.json": catalog_json(lib),
+            "policies.json": policies_json(lib),
+            "sitemap.xml": sitemap_xml(lib, sorted(html_urls)),
+            "robots.txt": robots_txt(lib),
+        }
+        for rel, asset in assets.items():
+            data_files[asset.url.lstrip("/")] = asset.source
+        for rel in lib.media:
+            data_files[f"media/{rel}"] = opts.content / "media" / rel
+        search_files, report.search, search_state = _search_stage(opts, lib, cache)
+        data_files.update(search_files)
+        for rel, src in data_files.items():
+            if isinstance(src, Path):
+                digest = "f:" + (lib.media.get(rel[len("media/"):]) if rel.startswith("media/") else _file_hash(src))
+                if previous.get(rel, ArtifactState("", "", ())).sha != digest:
+                    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, staging / rel)
+                    written.append(rel)
+            else:
+                digest = hashlib.blake2b(src, digest_size=16).hexdigest()
+                if previous.get(rel, ArtifactState("", "", ())).sha != digest:
+                    _write(staging / rel, src)
+                    written.append(rel)
+            changed[rel] = ArtifactState("data", digest, ())
+
+        planned = {a.path for a in artifacts} | set(data_files)
+        removed = sorted(p for p in previous if p not in planned)
+        _commit(opts.output, staging, written, removed)
+        report.written, report.removed = sorted(written), removed
+        report.pages = len(artifacts)
+
+        if loaded.lock_text != loaded.lock_old:
+            _atomic_write(opts.content / "privacy" / LOCK_NAME, loaded.lock_text.encode("utf-8"))
+        cache.save(files=loaded.files if loaded.files_dirty else None,
+                   artifacts=changed if not previous else {p: s for p, s in changed.items() if previous.get(p) != s},
+                   replace_all=not previous, removed=removed,
+                   records=loaded.records if loaded.records_dirty else None,
+                   meta={"output_id": _dir_id(opts.output) or "", "parse_key": f"{ENGINE}:{lib.site_fingerprint}"},
+                   search_docs=search_state)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        cache.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _search_stage(opts: BuildOptions, lib: Library, cache: BuildCache) -> tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None]:
+    """Index changed documents (when the search module is present) and return the static index files."""
+    if not opts.search:
+        return {}, {}, None
+    try:
+        from . import search
+    except ImportError:
+        return {}, {}, None
+    from .search_docs import documents
+    docs = documents(lib)
+    fps = {d.id: fp for d, fp in docs}
+    old = {} if opts.full else cache.search_docs()
+    index_exists = opts.index.exists()
+    full = opts.full or not old or not index_exists
+    changed_docs = [d for d, fp in docs if full or old.get(d.id) != fp]
+    removed = set(old) - set(fps)
+    stats: dict[str, Any] = {}
+    if changed_docs or removed or full:
+        stats = search.update_index(opts.index, changed_docs, keep_ids=set(fps), full=full,
+                                    language=lib.site.language)
+    files = search.static_index_files(opts.index)
+    return files, stats, (fps if fps != old else None)
+
+
+def _raise_grouped(problems: Problems) -> None:
+    """One template bug breaks every page using it: report it once, with how many pages it broke."""
+    groups: dict[tuple[str, int | None, str], list[Problem]] = {}
+    for p in problems.items:
+        groups.setdefault((p.path, p.line, p.message.split(" (while rendering ")[0]), []).append(p)
+    out = Problems()
+    for (path, line, _), items in groups.items():
+        more = f" and {len(items) - 1} more pages" if len(items) > 1 else ""
+        out.add(path, line, items[0].message[:-1] + more + ")" if more else items[0].message)
+    out.raise_if_any()
+
+
+def _check_collisions(artifacts: list[Artifact], lib: Library) -> None:
+    seen: dict[str, Artifact] = {}
+    problems = Problems()
+    for a in artifacts:
+        if a.path in seen:
+            problems.add(a.path, None, f"two pages want the same URL /{a.path}: {seen[a.path].kind} and {a.kind}. "
+                                       "Fix: rename one of them")
+        seen[a.path] = a
+    problems.raise_if_any()
+
+
+def _url_of(path: str) -> str:
+    return "/" + path[: -len("index.html")] if path.endswith("index.html") else "/" + path
+
+
+def _dir_id(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _commit(output: Path, staging: Path, written: list[str], removed: list[str]) -> None:
+    """Move the staged files into the output. A fresh output is one rename."""
+    if not output.exists():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, output)
+        return
+    for rel in written:
+        target = output / rel
+        try:
+            os.replace(staging / rel, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+    for rel in removed:
+        target = output / rel
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            continue
+        parent = target.parent
+        while parent != output:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

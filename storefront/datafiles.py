@@ -1,0 +1,74 @@
+"""Data files of the output, read by the checkout service and by crawlers (contract in DESIGN.md).
+
+``catalog.json`` and ``policies.json`` are the only way the build talks to the service; keep their
+shape stable (``schema`` is bumped on an incompatible change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import quote
+
+from .model import Library
+
+
+def _dumps(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n").encode("utf-8")
+
+
+def catalog_json(lib: Library) -> bytes:
+    products = []
+    for p in sorted(lib.products, key=lambda p: p.sku):
+        products.append({
+            "sku": p.sku, "slug": p.slug, "url": p.url, "title": p.title, "category": p.category,
+            "price_minor": p.price_minor, "currency": p.currency,
+            "compare_at_minor": p.compare_at_minor, "stock": p.stock,
+            "variants": [{"sku": v.sku, "options": v.options, "price_minor": v.price_minor,
+                          "compare_at_minor": v.compare_at_minor, "stock": v.stock} for v in p.variants],
+        })
+    priced = json.dumps([[p["sku"], p["price_minor"], p["currency"], p["title"],
+                          [[v["sku"], v["price_minor"], v["options"]] for v in p["variants"]]] for p in products],
+                        ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    version = hashlib.sha256(priced.encode("utf-8")).hexdigest()
+    return _dumps({"schema": 1, "version": version, "currency": lib.site.currency, "products": products})
+
+
+def policies_json(lib: Library) -> bytes:
+    in_force = next((p.id for p in lib.policies if p.status == "in_force"), None)
+    upcoming = [p for p in lib.policies if p.status == "upcoming"]
+    return _dumps({
+        "schema": 1,
+        "timezone": lib.site.timezone,
+        "in_force": in_force,
+        "upcoming": upcoming[0].id if upcoming else None,
+        "versions": [{"id": p.id, "title": p.title, "effective": p.effective.isoformat(), "major": p.major,
+                      "summary": p.summary, "sha256": p.sha256, "url": p.url, "status": p.status}
+                     for p in lib.policies],
+    })
+
+
+def sitemap_xml(lib: Library, urls: list[str]) -> bytes:
+    base = lib.site.base_url
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    for url in urls:
+        lines.append(f"  <url><loc>{_xml(base + quote(url, safe='/'))}</loc></url>")
+    lines.append("</urlset>")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def robots_txt(lib: Library) -> bytes:
+    return (
+        "User-agent: *\n"
+        "Disallow: /account/\n"
+        "Disallow: /cart/\n"
+        "Disallow: /checkout/\n"
+        "Disallow: /search/\n"
+        f"Sitemap: {lib.site.base_url}/sitemap.xml\n"
+    ).encode("utf-8")
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,179 @@
+"""Reading one content document: UTF-8 text, YAML front matter with the line of every key, body.
+
+Part of the load stage. Numbers with a decimal point become ``Decimal`` (never float: they are
+prices), impossible dates become ``BadDate`` so that validation can name them, and every key's line
+is kept so that errors point at it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class BadDate:
+    """A value written like a date that is not one (``2026-02-30``)."""
+
+    text: str
+    reason: str
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _decimal(loader: Any, node: yaml.ScalarNode) -> Any:
+    text = str(node.value).replace("_", "")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text
+
+
+def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        return BadDate(str(node.value), str(exc))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+class DocumentError(Exception):
+    """The document cannot be read at all; ``line`` is 1-based or None."""
+
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Document:
+    meta: dict[str, Any]
+    lines: dict[str, int]
+    """Dotted key path (``variants.0.price``) -> 1-based line in the file."""
+    duplicates: tuple[tuple[str, int], ...]
+    """Keys given twice in one mapping, with the line of the repeat."""
+    body: str
+    body_line: int
+    """The line where the body starts."""
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text with LF line ends; raises DocumentError naming the line of a bad byte."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DocumentError(
+            line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Fix: save the file as UTF-8 (not GBK or GB2312)"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def parse(text: str, *, require_front_matter: bool = True) -> Document:
+    """Split ``text`` into front matter and body and parse the front matter."""
+    if not text.startswith("---\n") and text.rstrip("\n") != "---":
+        if require_front_matter:
+            raise DocumentError(1, "missing front matter. Fix: start the file with a '---' line, "
+                                   "the keys (e.g. 'title: ...'), and another '---' line")
+        return Document({}, {}, (), text, 1)
+    end = _closing_fence(text)
+    if end is None:
+        raise DocumentError(1, "front matter opened with '---' on line 1 is never closed. "
+                               "Fix: add a line '---' after the last key")
+    fm_text = text[4:end]
+    rest = text.index("\n", end) + 1 if "\n" in text[end:] else len(text)
+    body_line = text.count("\n", 0, rest) + 1
+    meta, lines, dups = _load_yaml(fm_text, first_line=2)
+    return Document(meta, lines, tuple(dups), text[rest:], body_line)
+
+
+def _closing_fence(text: str) -> int | None:
+    pos = 4
+    while True:
+        nl = text.find("\n---", pos - 1)
+        if nl == -1:
+            return None
+        after = nl + 4
+        tail_end = text.find("\n", after)
+        tail = text[after:] if tail_end == -1 else text[after:tail_end]
+        if tail.strip() == "":
+            return nl + 1
+        pos = after
+
+
+def _load_yaml(fm_text: str, first_line: int) -> tuple[dict[str, Any], dict[str, int], list[tuple[str, int]]]:
+    loader = _Loader(fm_text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}, []
+        if not isinstance(node, yaml.MappingNode):
+            raise DocumentError(first_line + node.start_mark.line,
+                                "front matter must be a list of 'key: value' lines")
+        lines: dict[str, int] = {}
+        dups: list[tuple[str, int]] = []
+        _collect_lines(node, "", first_line, lines, dups)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = first_line + mark.line if mark else None
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise DocumentError(line, f"YAML syntax error: {what}. Fix: check quoting and indentation; "
+                                  "quote values containing ':' or '#', e.g. title: \"A: B\"") from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(first_line, f"YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+    return data, lines, dups
+
+
+def _collect_lines(node: yaml.Node, prefix: str, first_line: int,
+                   lines: dict[str, int], dups: list[tuple[str, int]]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            line = first_line + key_node.start_mark.line
+            if key in seen:
+                dups.append((key, line))
+            seen.add(key)
+            lines[key] = line
+            _collect_lines(value_node, key + ".", first_line, lines, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key = f"{prefix}{i}"
+            lines[key] = first_line + item.start_mark.line
+            _collect_lines(item, key + ".", first_line, lines, dups)
+
+
+def to_date(value: Any) -> dt.date | BadDate | None:
+    """A YAML date, or a string in ISO form; datetimes keep their date."""
+    if value is None or isinstance(value, BadDate):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as exc:
+            return BadDate(value, str(exc))
+    return BadDate(str(value), "not a date")

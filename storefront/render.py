@@ -1,0 +1,441 @@
+"""The render stage: Jinja2 with autoescape, a recording environment, shared fragments, page contexts.
+
+``RecordingEnvironment`` notes every template a page loads (extends, include, import), which is what
+makes template edits rebuild exactly the pages that use them. Navigation, footer and the site-wide
+notice are rendered once per build and handed to every page as Markup: at 10,000 pages that is the
+biggest single saving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from babel.dates import format_date
+from markupsafe import Markup
+
+from .errors import Problem, Problems
+from .model import Category, CategoryNode, Library, PolicyVersion, Product
+from .money import format_money, wire_amount
+
+PER_PAGE = 24
+RELATED = 4
+FEATURED = 8
+
+
+class RecordingEnvironment(jinja2.Environment):
+    """An Environment that records the name of every template loaded while ``recording`` is a set."""
+
+    recording: set[str] | None = None
+
+    def _load_template(self, name: str, globals: Any) -> jinja2.Template:  # noqa: A002 - Jinja's name
+        if self.recording is not None:
+            self.recording.add(name)
+        return super()._load_template(name, globals)
+
+
+def make_environment(templates_dir: Path) -> RecordingEnvironment:
+    env = RecordingEnvironment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
+    )
+    # Chinese stays readable in JSON-LD; Jinja still escapes <, >, & and ' for the HTML context.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
+
+
+def template_names(templates_dir: Path) -> list[str]:
+    """Every template of a theme (HTML, XML, text), not its static assets."""
+    names = []
+    for root, dirs, files in os.walk(templates_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (root == str(templates_dir) and d == "static"))
+        for f in sorted(files):
+            if f.endswith((".html", ".xml", ".txt", ".j2", ".eml")) and not f.startswith("."):
+                names.append(os.path.relpath(os.path.join(root, f), templates_dir).replace(os.sep, "/"))
+    return names
+
+
+def check_templates(env: jinja2.Environment, templates_dir: Path, problems: Problems) -> dict[str, str]:
+    """Compile every template; returns name -> hash of its source. Syntax errors become problems."""
+    hashes = {}
+    for name in template_names(templates_dir):
+        path = templates_dir / name
+        data = path.read_bytes()
+        hashes[name] = hashlib.sha256(data).hexdigest()[:16]
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.add(_shown(path), data.count(b"\n", 0, exc.start) + 1, "template is not valid UTF-8")
+            continue
+        try:
+            env.parse(source, name, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            problems.add(_shown(path), exc.lineno, f"template syntax error in '{name}': {exc.message}")
+    return hashes
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# assets
+
+@dataclass(frozen=True)
+class Asset:
+    source: Path
+    url: str
+    """The fingerprinted URL, /static/css/site.3f2a91c0.css."""
+    digest: str
+
+
+def collect_assets(templates_dir: Path) -> dict[str, Asset]:
+    """Theme static files, each with a content hash in its name."""
+    static = templates_dir / "static"
+    assets: dict[str, Asset] = {}
+    if not static.is_dir():
+        return assets
+    for root, dirs, files in os.walk(static):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if f.startswith(".") or f.endswith("~"):
+                continue
+            path = Path(root, f)
+            rel = path.relative_to(static).as_posix()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            stem, dot, ext = rel.rpartition(".")
+            name = f"{stem}.{digest[:10]}.{ext}" if dot and "/" not in ext else f"{rel}.{digest[:10]}"
+            assets[rel] = Asset(path, f"/static/{name}", digest)
+    return assets
+
+
+# --------------------------------------------------------------------------------------------
+# pages
+
+@dataclass(frozen=True)
+class Artifact:
+    """One output file to render from a template: what it is, where it goes, what it depends on."""
+
+    path: str
+    """Relative output path: products/x12/index.html."""
+    kind: str
+    arg: Any
+    inputs: str
+    """Hash of every record this page shows (with the global key it decides whether to re-render)."""
+
+
+def page_path(url: str) -> str:
+    return url.strip("/") + "/index.html" if url != "/" else "index.html"
+
+
+class Renderer:
+    """Builds each page's context from the Library and renders it with the theme."""
+
+    def __init__(self, library: Library, env: RecordingEnvironment, assets: dict[str, Asset], templates_dir: Path):
+        self.lib = library
+        self.env = env
+        self.assets = assets
+        self.templates_dir = templates_dir
+        site = library.site
+        self.locale = site.locale
+        self.by_category: dict[str, list[Product]] = {slug: [] for slug in library.categories}
+        for p in library.products:
+            self.by_category.setdefault(p.category, []).append(p)
+        self.children: dict[str | None, list[Category]] = {}
+        for c in sorted(library.categories.values(), key=lambda c: (c.order, c.slug)):
+            self.children.setdefault(c.parent, []).append(c)
+        self.tree = self._tree(None)
+        self.node_by_slug: dict[str, CategoryNode] = {}
+        stack = list(self.tree)
+        while stack:
+            n = stack.pop()
+            self.node_by_slug[n.category.slug] = n
+            stack.extend(n.children)
+        self.policies_newest = tuple(reversed(library.policies))
+        self.in_force = next((p for p in library.policies if p.status == "in_force"), None)
+        upcoming = [p for p in library.policies if p.status == "upcoming"]
+        self.upcoming = upcoming[0] if upcoming else None
+        self.major_upcoming = next((p for p in upcoming if p.major), None)
+        env.globals.update(site=site, asset=self.asset, money=self.money, absolute=self.absolute)
+        env.filters.update(money=self.money, date=self.date, absolute=self.absolute, urlquote=lambda s: quote(str(s)))
+        self.fragments: dict[str, Markup] = {}
+
+    # helpers exposed to templates
+    def asset(self, path: str) -> str:
+        try:
+            return self.assets[path].url
+        except KeyError:
+            raise jinja2.TemplateRuntimeError(f"asset('{path}'): no file static/{path} in the theme") from None
+
+    def money(self, minor: int | None, currency: str | None = None) -> str:
+        if minor is None:
+            return ""
+        return format_money(int(minor), currency or self.lib.site.currency, self.locale)
+
+    def date(self, value: dt.date, form: str = "long") -> str:
+        return format_date(value, format=form, locale=self.locale)
+
+    def absolute(self, path: str) -> str:
+        return self.lib.site.base_url + quote(path, safe="/:@!$&'()*+,;=-._~%")
+
+    def _tree(self, parent: str | None) -> tuple[CategoryNode, ...]:
+        nodes = []
+        for c in self.children.get(parent, []):
+            kids = self._tree(c.slug)
+            count = len(self.by_category.get(c.slug, [])) + sum(k.count for k in kids)
+            nodes.append(CategoryNode(c, kids, count))
+        return tuple(nodes)
+
+    def descendants(self, slug: str) -> list[str]:
+        out, stack = [], [slug]
+        while stack:
+            s = stack.pop()
+            out.append(s)
+            stack.extend(c.slug for c in self.children.get(s, []))
+        return out
+
+    def category_products(self, slug: str) -> list[Product]:
+        slugs = set(self.descendants(slug))
+        if len(slugs) == 1:
+            return self.by_category.get(slug, [])
+        return [p for p in self.lib.products if p.category in slugs]
+
+    def category_chain(self, slug: str | None) -> list[Category]:
+        chain = []
+        seen = set()
+        while slug is not None and slug in self.lib.categories and slug not in seen:
+            seen.add(slug)
+            chain.append(self.lib.categories[slug])
+            slug = self.lib.categories[slug].parent
+        return list(reversed(chain))
+
+    def related(self, product: Product) -> list[Product]:
+        siblings = self.by_category.get(product.category, [])
+        if len(siblings) <= 1:
+            return []
+        i = next(k for k, p in enumerate(siblings) if p.sku == product.sku)
+        n = min(RELATED, len(siblings) - 1)
+        return [siblings[(i + k) % len(siblings)] for k in range(1, n + 1)]
+
+    def featured(self) -> list[Product]:
+        on_sale = [p for p in self.lib.products if p.compare_at_minor and not p.sold_out]
+        rest = [p for p in self.lib.products if p not in on_sale and not p.sold_out]
+        return (on_sale + rest)[:FEATURED]
+
+    # shared fragments
+    def render_fragments(self) -> dict[str, Markup]:
+        ctx = dict(category_tree=self.tree, help_sections=self.lib.help_sections, pages=self.lib.pages,
+                   major_upcoming=self.major_upcoming)
+        out = {}
+        for key, name in (("nav", "partials/nav.html"), ("footer", "partials/footer.html"),
+                          ("notice", "partials/notice.html")):
+            try:
+                out[key] = Markup(self.env.get_template(name).render(ctx))
+            except jinja2.TemplateNotFound:
+                out[key] = Markup("")
+        self.fragments = out
+        return out
+
+    def shells(self) -> list[str]:
+        return [n for n in template_names(self.templates_dir) if n.startswith("shells/") and n.endswith(".html")]
+
+    # planning
+    def plan(self) -> list[Artifact]:
+        lib = self.lib
+        arts: list[Artifact] = []
+
+        def add(url_or_path: str, kind: str, arg: Any, *inputs: str) -> None:
+            path = url_or_path if not url_or_path.startswith("/") else page_path(url_or_path)
+            arts.append(Artifact(path, kind, arg, _hash(inputs)))
+
+        featured = self.featured()
+        add("/", "index", None, *(p.fingerprint for p in featured),
+            *(f"{n.category.fingerprint}:{n.count}" for n in self.tree))
+        for i, p in enumerate(lib.products):
+            chain = self.category_chain(p.category)
+            add(p.url, "product", i, p.fingerprint, *(c.fingerprint for c in chain),
+                *(r.fingerprint for r in self.related(p)))
+        for slug, c in lib.categories.items():
+            prods = self.category_products(slug)
+            pages = max(1, -(-len(prods) // PER_PAGE))
+            chain = self.category_chain(slug)
+            subs = self.children.get(slug, [])
+            for n in range(1, pages + 1):
+                url = c.url if n == 1 else f"{c.url}page/{n}/"
+                shown = prods[(n - 1) * PER_PAGE: n * PER_PAGE]
+                add(url, "category", (slug, n, pages), str(pages), *(x.fingerprint for x in chain),
+                    *(f"{s.fingerprint}:{self.node_by_slug[s.slug].count}" for s in subs),
+                    *(x.fingerprint for x in shown))
+        help_fp = [s.fingerprint + "".join(a.fingerprint for a in s.articles) for s in lib.help_sections]
+        add("/help/", "help_index", None, *help_fp)
+        for si, s in enumerate(lib.help_sections):
+            add(s.url, "help_section", si, *help_fp)
+            for ai, a in enumerate(s.articles):
+                add(a.url, "help_article", (si, ai), *help_fp)
+        pol_fp = [f"{p.fingerprint}:{p.status}" for p in lib.policies]
+        add("/privacy/", "privacy_current", None, *pol_fp)
+        add("/privacy/history/", "privacy_history", None, *pol_fp)
+        for i, p in enumerate(lib.policies):
+            add(p.url, "privacy_version", i, *pol_fp)
+        for i, pg in enumerate(lib.pages):
+            add(pg.url, "page", i, pg.fingerprint)
+        for name in self.shells():
+            rel = name[len("shells/"):-len(".html")]
+            url = "/" + (rel[: -len("index")] if rel == "index" or rel.endswith("/index") else rel + "/")
+            add(url, "shell", name, name)
+        add("404.html", "notfound", None)
+        return arts
+
+    # contexts
+    def context(self, art: Artifact) -> tuple[str, dict[str, Any], str]:
+        """(template name, context, page URL) for an artifact."""
+        lib = self.lib
+        kind, arg = art.kind, art.arg
+        crumbs: list[tuple[str, str | None]] = []
+        home = ("首页", "/")
+        if kind == "index":
+            return "index.html", dict(featured=self.featured(), top_categories=self.tree, breadcrumbs=[]), "/"
+        if kind == "product":
+            p = lib.products[arg]
+            chain = self.category_chain(p.category)
+            crumbs = [home] + [(c.title, c.url) for c in chain] + [(p.title, None)]
+            return "product.html", dict(product=p, category=lib.categories.get(p.category), related=self.related(p),
+                                        product_jsonld=self.product_jsonld(p), breadcrumbs=crumbs), p.url
+        if kind == "category":
+            slug, n, pages = arg
+            c = lib.categories[slug]
+            prods = self.category_products(slug)[(n - 1) * PER_PAGE: n * PER_PAGE]
+            url = c.url if n == 1 else f"{c.url}page/{n}/"
+
+            def page_url(k: int) -> str:
+                return c.url if k == 1 else f"{c.url}page/{k}/"
+            pagination = dict(page=n, pages=pages, prev_url=page_url(n - 1) if n > 1 else None,
+                              next_url=page_url(n + 1) if n < pages else None,
+                              links=[(k, page_url(k)) for k in range(1, pages + 1)])
+            chain = self.category_chain(slug)
+            crumbs = [home] + [(x.title, x.url) for x in chain[:-1]] + [(c.title, None if n == 1 else c.url)]
+            if n > 1:
+                crumbs.append((f"第 {n} 页", None))
+            return "category.html", dict(category=c, products=prods, subcategories=self.children.get(slug, []),
+                                         pagination=pagination, breadcrumbs=crumbs,
+                                         node=self.node_by_slug.get(slug)), url
+        if kind == "help_index":
+            return "help/index.html", dict(sections=lib.help_sections, breadcrumbs=[home, ("帮助中心", None)]), "/help/"
+        if kind == "help_section":
+            s = lib.help_sections[arg]
+            return "help/section.html", dict(section=s, sections=lib.help_sections, breadcrumbs=[
+                home, ("帮助中心", "/help/"), (s.title, None)]), s.url
+        if kind == "help_article":
+            si, ai = arg
+            s = lib.help_sections[si]
+            a = s.articles[ai]
+            return "help/article.html", dict(
+                section=s, article=a, sections=lib.help_sections,
+                prev_article=s.articles[ai - 1] if ai > 0 else None,
+                next_article=s.articles[ai + 1] if ai + 1 < len(s.articles) else None,
+                breadcrumbs=[home, ("帮助中心", "/help/"), (s.title, s.url), (a.title, None)]), a.url
+        if kind == "privacy_current":
+            return "privacy/current.html", dict(policy=self.in_force, upcoming=self.upcoming,
+                                                versions=self.policies_newest,
+                                                breadcrumbs=[home, ("隐私政策", None)]), "/privacy/"
+        if kind == "privacy_history":
+            from .privacy import diff_html
+            diffs = {}
+            pols = lib.policies
+            for older, newer in zip(pols, pols[1:]):
+                diffs[newer.id] = diff_html(older, newer)
+            return "privacy/history.html", dict(versions=self.policies_newest, diffs=diffs, breadcrumbs=[
+                home, ("隐私政策", "/privacy/"), ("历史版本", None)]), "/privacy/history/"
+        if kind == "privacy_version":
+            p = lib.policies[arg]
+            return "privacy/version.html", dict(policy=p, versions=self.policies_newest, breadcrumbs=[
+                home, ("隐私政策", "/privacy/"), (f"{p.id} 版", None)]), p.url
+        if kind == "page":
+            pg = lib.pages[arg]
+            return "page.html", dict(page=pg, breadcrumbs=[home, (pg.title, None)]), pg.url
+        if kind == "shell":
+            rel = arg[len("shells/"):-len(".html")]
+            url = "/" + (rel[: -len("index")] if rel == "index" or rel.endswith("/index") else rel + "/")
+            return arg, dict(breadcrumbs=[]), url
+        if kind == "notfound":
+            return "404.html", dict(breadcrumbs=[]), "/404.html"
+        raise ValueError(kind)
+
+    def product_jsonld(self, p: Product) -> dict[str, Any]:
+        def offer(sku: str, minor: int, stock: int | None, sold_out: bool) -> dict[str, Any]:
+            return {"@type": "Offer", "sku": sku, "price": wire_amount(minor, p.currency),
+                    "priceCurrency": p.currency, "url": self.absolute(p.url),
+                    "availability": "https://schema.org/OutOfStock" if sold_out else "https://schema.org/InStock"}
+        data: dict[str, Any] = {"@context": "https://schema.org", "@type": "Product", "name": p.title,
+                                "sku": p.sku, "url": self.absolute(p.url), "description": p.description}
+        cat = self.lib.categories.get(p.category)
+        if cat:
+            data["category"] = cat.title
+        if p.images:
+            data["image"] = [self.absolute(i) for i in p.images]
+        if p.variants:
+            data["offers"] = [offer(v.sku, v.price_minor, v.stock, v.sold_out) for v in p.variants]
+        else:
+            data["offers"] = offer(p.sku, p.price_minor, p.stock, p.sold_out)
+        return data
+
+    def render(self, art: Artifact) -> tuple[bytes, list[str]]:
+        """The page's bytes and the templates it loaded. Template errors raise RenderFailure."""
+        name, ctx, url = self.context(art)
+        ctx.update(self.fragments)
+        ctx["page_url"] = url
+        ctx["canonical_url"] = self.absolute(url)
+        self.env.recording = used = set()
+        try:
+            html = self.env.get_template(name).render(ctx)
+        except jinja2.TemplateNotFound as exc:
+            raise RenderFailure(Problem(_shown(self.templates_dir / name), None,
+                                        f"template '{exc.name}' not found (needed for {url}). Fix: add it to the theme")) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderFailure(Problem(_shown(Path(exc.filename or self.templates_dir / name)), exc.lineno,
+                                        f"template syntax error: {exc.message}")) from None
+        except Exception as exc:  # a template bug: name the template line, not a Python traceback
+            raise RenderFailure(_template_problem(exc, self.templates_dir, name, url)) from None
+        finally:
+            self.env.recording = None
+        return html.encode("utf-8"), sorted(used)
+
+
+class RenderFailure(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _template_problem(exc: BaseException, templates_dir: Path, name: str, url: str) -> Problem:
+    where, line = _shown(templates_dir / name), None
+    root = str(templates_dir.resolve())
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        fn = frame.f_code.co_filename
+        if fn.startswith(root) or fn.endswith(".html"):
+            where, line = _shown(Path(fn)), lineno
+    return Problem(where, line, f"{type(exc).__name__}: {exc} (while rendering {url})")
+
+
+def _hash(parts: tuple[str, ...] | list[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
