@@ -121,10 +121,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "build":
         return run_build(opts)
-    from storefront.serve import serve, watch
     if args.command == "watch":
+        from storefront.watch import watch
         return watch(opts)
-    return serve(opts, host=args.host, port=args.port)
+    from storefront.devserver import serve
+    return serve(opts, host=args.host, port=args.port, backend=_checkout_backend(opts))
+
+
+def _checkout_backend(opts: BuildOptions):  # -> WSGI app or None
+    """The checkout service on the same origin (API, payment return/notify, sandboxes), if installed.
+
+    build.py is where the two halves meet: storefront never imports checkout.
+    """
+    try:
+        from checkout import create_app
+        from checkout.config import Config
+    except ImportError:
+        return None
+    env = dict(os.environ)
+    env.setdefault("CHECKOUT_SITE_DIR", str(opts.output))
+    env.setdefault("CHECKOUT_INDEX_DIR", str(opts.index))
+    return create_app(Config.from_env(env))
 
 
 if __name__ == "__main__":
