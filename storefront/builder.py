@@ -122,14 +122,15 @@ class Loaded:
     records_dirty: bool
 
 
-def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None) -> Loaded:
+def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None,
+         scanned: tuple[list[SourceFile], Problems] | None = None) -> Loaded:
     """Read, parse and check everything. Raises ContentError with every problem found."""
     problems = Problems()
     content = opts.content
     if not content.is_dir():
         raise ContentError([Problem(str(content), None, "content directory not found. Fix: pass --content DIR")])
     site, site_fp = load_site_config(content, problems)
-    sources, scan_problems = scan(content)
+    sources, scan_problems = scanned or scan(content)
     problems.items.extend(scan_problems.items)
     if site is None:
         problems.raise_if_any()
@@ -305,7 +306,14 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
     cache = BuildCache(opts.cache_dir)
     staging = opts.output.resolve().parent / f".{opts.output.resolve().name}-staging-{os.getpid()}"
     try:
-        loaded = load(opts, cache, progress)
+        scanned = scan(opts.content) if opts.content.is_dir() else None
+        world = _world_key(opts, scanned[0], cache) if scanned and not opts.full else None
+        if world is not None and world == cache.meta("world_key"):
+            # Nothing that a build reads has changed since the last successful build.
+            report.pages = int(cache.meta("pages") or 0)
+            report.seconds = time.perf_counter() - started
+            return report
+        loaded = load(opts, cache, progress, scanned)
         report.parsed = loaded.parsed_count
         lib = loaded.library
         assets = collect_assets(opts.templates)
@@ -379,15 +387,19 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
         removed = sorted(p for p in previous if p not in planned)
         _commit(opts.output, staging, written, removed)
         report.written, report.removed = sorted(written), removed
-        report.pages = len(artifacts)
 
         if loaded.lock_text != loaded.lock_old:
             _atomic_write(opts.content / "privacy" / LOCK_NAME, loaded.lock_text.encode("utf-8"))
+            scanned = scan(opts.content)  # the lock file changed: the next build must not see a change
+        report.pages = len(artifacts)
+        world_meta = {"timezone": lib.site.timezone, "pages": str(report.pages),
+                      "world_key": _world_key(opts, scanned[0], cache, lib.site.timezone) or ""}
         cache.save(files=loaded.files if loaded.files_dirty else None,
                    artifacts=changed if not previous else {p: s for p, s in changed.items() if previous.get(p) != s},
                    replace_all=not previous, removed=removed,
                    records=loaded.records if loaded.records_dirty else None,
-                   meta={"output_id": _dir_id(opts.output) or "", "parse_key": f"{ENGINE}:{lib.site_fingerprint}"},
+                   meta={"output_id": _dir_id(opts.output) or "", "parse_key": f"{ENGINE}:{lib.site_fingerprint}",
+                         **world_meta},
                    search_docs=search_state)
     finally:
         if staging.exists():
@@ -431,6 +443,27 @@ def _raise_grouped(problems: Problems) -> None:
         more = f" and {len(items) - 1} more pages" if len(items) > 1 else ""
         out.add(path, line, items[0].message[:-1] + more + ")" if more else items[0].message)
     out.raise_if_any()
+
+
+def _world_key(opts: BuildOptions, sources: list[SourceFile], cache: BuildCache, timezone: str | None = None) -> str | None:
+    """A hash of everything a build reads (file sizes and mtimes, options, the date): equal keys mean
+    that a build would change nothing, so the no-op rebuild costs a directory scan and no parsing."""
+    timezone = timezone or cache.meta("timezone")
+    if opts.now is None and not timezone:
+        return None
+    import zoneinfo
+    now = opts.now or dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((ENGINE, opts.drafts, opts.search, str(opts.index.resolve()), now.isoformat(),
+                   _dir_id(opts.output), opts.search and _dir_id(opts.index))).encode())
+    for src in sources:
+        h.update(f"{src.rel}\0{src.stat[0]}\0{src.stat[1]}\n".encode())
+    for root, dirs, files in os.walk(opts.templates):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            h.update(f"{root}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _check_collisions(artifacts: list[Artifact], lib: Library) -> None:

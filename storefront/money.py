@@ -55,7 +55,39 @@ def wire_amount(minor: int, currency: str) -> str:
     return f"{minor_to_decimal(minor, currency):.{digits}f}"
 
 
-@lru_cache(maxsize=65536)
 def format_money(minor: int, currency: str, locale: str) -> str:
-    """``19900, "CNY", "zh_CN"`` -> ``¥199.00``."""
-    return format_currency(minor_to_decimal(minor, currency), currency, locale=locale)
+    """``19900, "CNY", "zh_CN"`` -> ``¥199.00``, as Babel formats it for the locale.
+
+    Babel takes about 0.2 ms a call; a shop page shows dozens of prices. For the common patterns we
+    derive prefix, suffix and separators from Babel once per (currency, locale), check that the fast
+    path agrees with Babel on sample amounts, and format with plain string operations.
+    """
+    fast = _fast_formatter(currency, locale)
+    if fast is None or minor < 0:
+        return format_currency(minor_to_decimal(minor, currency), currency, locale=locale)
+    return fast(minor)
+
+
+@lru_cache(maxsize=None)
+def _fast_formatter(currency: str, locale: str):  # -> Callable[[int], str] | None
+    digits = minor_digits(currency)
+    sample = format_currency(Decimal("1234567.89").quantize(Decimal(1).scaleb(-digits)), currency, locale=locale)
+    first = next((i for i, c in enumerate(sample) if c.isdigit()), None)
+    last = next((i for i in range(len(sample) - 1, -1, -1) if sample[i].isdigit()), None)
+    if first is None or last is None:
+        return None
+    prefix, number, suffix = sample[:first], sample[first:last + 1], sample[last + 1:]
+    decimal_sep = number[-digits - 1] if digits else ""
+    group_sep = number[1] if not number[1].isdigit() else ""
+
+    def fast(minor: int) -> str:
+        units, cents = divmod(minor, 10 ** digits) if digits else (minor, 0)
+        text = f"{units:,}".replace(",", "\0").replace("\0", group_sep)
+        if digits:
+            text += f"{decimal_sep}{cents:0{digits}d}"
+        return f"{prefix}{text}{suffix}"
+
+    for probe in (0, 1, 5, 99, 1000, 19900, 123456789, 100000000):
+        if fast(probe) != format_currency(minor_to_decimal(probe, currency), currency, locale=locale):
+            return None
+    return fast

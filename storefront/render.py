@@ -156,6 +156,9 @@ class Renderer:
         self.by_category: dict[str, list[Product]] = {slug: [] for slug in library.categories}
         for p in library.products:
             self.by_category.setdefault(p.category, []).append(p)
+        self.position = {p.sku: i for prods in self.by_category.values() for i, p in enumerate(prods)}
+        self._featured: list[Product] | None = None
+        self._listing: dict[str, list[Product]] = {}
         self.children: dict[str | None, list[Category]] = {}
         for c in sorted(library.categories.values(), key=lambda c: (c.order, c.slug)):
             self.children.setdefault(c.parent, []).append(c)
@@ -210,10 +213,12 @@ class Renderer:
         return out
 
     def category_products(self, slug: str) -> list[Product]:
-        slugs = set(self.descendants(slug))
-        if len(slugs) == 1:
-            return self.by_category.get(slug, [])
-        return [p for p in self.lib.products if p.category in slugs]
+        """Products of a category and of all its subcategories, in catalog order."""
+        if slug not in self._listing:
+            slugs = set(self.descendants(slug))
+            self._listing[slug] = (self.by_category.get(slug, []) if len(slugs) == 1
+                                   else [p for p in self.lib.products if p.category in slugs])
+        return self._listing[slug]
 
     def category_chain(self, slug: str | None) -> list[Category]:
         chain = []
@@ -225,17 +230,22 @@ class Renderer:
         return list(reversed(chain))
 
     def related(self, product: Product) -> list[Product]:
+        """The next products of the same category, wrapping around: stable and cheap to compute."""
         siblings = self.by_category.get(product.category, [])
         if len(siblings) <= 1:
             return []
-        i = next(k for k, p in enumerate(siblings) if p.sku == product.sku)
+        i = self.position[product.sku]
         n = min(RELATED, len(siblings) - 1)
         return [siblings[(i + k) % len(siblings)] for k in range(1, n + 1)]
 
     def featured(self) -> list[Product]:
-        on_sale = [p for p in self.lib.products if p.compare_at_minor and not p.sold_out]
-        rest = [p for p in self.lib.products if p not in on_sale and not p.sold_out]
-        return (on_sale + rest)[:FEATURED]
+        """Products on sale first, then the rest, never sold-out ones."""
+        if self._featured is None:
+            available = [p for p in self.lib.products if not p.sold_out]
+            on_sale = [p for p in available if p.compare_at_minor]
+            rest = [p for p in available if not p.compare_at_minor]
+            self._featured = (on_sale + rest)[:FEATURED]
+        return self._featured
 
     # shared fragments
     def render_fragments(self) -> dict[str, Markup]:
