@@ -1,0 +1,860 @@
+"""Search: the index stage of the build and the query side used by the checkout service.
+
+The build calls :func:`update_index` with one :class:`SearchDoc` per product, help article, policy
+version and page; it writes a Whoosh index into a new sibling directory, checks it and repoints the
+``search_index`` symlink with ``os.replace``, so a reader never sees a half-written index. The
+service opens the index with :func:`open_index` and answers through :func:`search` and
+:func:`suggest`. Both sides must analyse text identically, which is why the analyzers live here and
+why ``templates/static/js/search.js`` carries a line-for-line port of :func:`tokenize`.
+
+Text analysis (one function, :func:`tokenize`, for indexing and querying):
+
+* NFKD, combining accents removed, lowercased; fullwidth forms become ASCII.
+* Latin/digit runs ``[a-z0-9]+`` are words; words of 4+ characters lose an English plural ending
+  (a small "S-stemmer", simple enough to port exactly to JavaScript).
+* Chinese (and kana) runs are indexed as every single character plus every bigram; a query run of
+  two or more characters asks for its bigrams (ORed), a single character for itself.
+* SKUs are kept whole, lowercased, in their own field (exact match only).
+* A separate edge-n-gram field over titles serves search-as-you-type.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from whoosh import index as whoosh_index
+from whoosh import scoring, sorting
+from whoosh.analysis import Analyzer, Token
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.query import And, Or, Query, Term
+
+try:  # the build's exception base, when the build side has one
+    from storefront.errors import BuildError as _ErrorBase
+except ImportError:  # pragma: no cover - storefront.errors always exists in this tree
+    _ErrorBase = Exception
+
+
+class SearchIndexError(_ErrorBase):
+    """Building, checking or opening the search index failed; the previous index stays in place."""
+
+
+class SearchQueryError(ValueError):
+    """A search request is malformed. ``field`` names the API parameter at fault."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class SearchDoc:
+    """One searchable document, as the build hands it to :func:`update_index`."""
+
+    id: str
+    """Unique and stable: ``product:UM-1001``, ``help:payment/paypal``, ``policy:2025-10-01``."""
+    kind: str
+    """``product``, ``help``, ``policy`` or ``page``."""
+    url: str
+    title: str
+    text: str
+    """Plain text of the body (no HTML)."""
+    sku: str = ""
+    variant_skus: tuple[str, ...] = ()
+    category: str = ""
+    """Category slug (products) or help section slug (help articles)."""
+    category_title: str = ""
+    tags: tuple[str, ...] = ()
+    price_minor: int | None = None
+    currency: str = ""
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: str
+    kind: str
+    url: str
+    title: str
+    snippet: str
+    """HTML: escaped text with the matched words in ``<mark>``."""
+    score: float
+    sku: str = ""
+    price_minor: int | None = None
+    currency: str = ""
+    category: str = ""
+    image: str = ""
+
+    def to_json(self) -> dict:
+        out = {"kind": self.kind, "url": self.url, "title": self.title, "snippet": self.snippet}
+        if self.kind == "product":
+            out.update(sku=self.sku, price_minor=self.price_minor, currency=self.currency,
+                       category=self.category, image=self.image)
+        elif self.category:
+            out["category"] = self.category
+        return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The answer to one search request."""
+
+    query: str
+    total: int
+    page: int
+    pages: int
+    hits: tuple[Hit, ...]
+    facets: dict[str, dict[str, int]]
+    """``{"category": {slug: count}}`` over every match, whatever the category filter."""
+    category_titles: dict[str, str]
+    mode: str
+    """``all`` (every word matched), ``any`` (OR fallback), ``sku`` or ``none``."""
+    did_you_mean: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "total": self.total,
+            "page": self.page,
+            "pages": self.pages,
+            "mode": self.mode,
+            "did_you_mean": self.did_you_mean,
+            "hits": [h.to_json() for h in self.hits],
+            "facets": self.facets,
+            "category_titles": self.category_titles,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Text analysis: keep in step with templates/static/js/search.js (tests/search/test_parity.py).
+
+ANALYZER_VERSION = 1
+_ACCENTS = re.compile("[\u0300-\u036f]")
+_SEGMENT = re.compile("([a-z0-9]+)|([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+SUGGEST_MAX_LATIN = 20
+SUGGEST_MAX_CJK = 8
+
+
+def normalize(text: str) -> str:
+    """NFKD without combining accents, lowercased: the form every analyzer works on."""
+    return _ACCENTS.sub("", unicodedata.normalize("NFKD", text)).lower()
+
+
+def stem(word: str) -> str:
+    """Strip an English plural ending from a 4+ character word (earbuds -> earbud)."""
+    if len(word) < 4 or word[-1] != "s":
+        return word
+    if word.endswith("ies") and len(word) > 4 and word[-4] not in "ae":
+        return word[:-3] + "y"
+    if word.endswith("sses") or word.endswith("xes") or word.endswith("ches") or word.endswith("shes"):
+        return word[:-2]
+    if word.endswith("ss") or word.endswith("us") or word.endswith("is"):
+        return word
+    return word[:-1]
+
+
+def segments(text: str) -> list[tuple[str, str]]:
+    """Split text into ``("latin", word)`` and ``("cjk", run)`` segments, in order."""
+    out = []
+    for m in _SEGMENT.finditer(normalize(text)):
+        if m.group(1):
+            out.append(("latin", m.group(1)))
+        else:
+            out.append(("cjk", m.group(2)))
+    return out
+
+
+def tokenize(text: str, mode: str = "index") -> list[str]:
+    """Terms of ``text``. ``mode="index"``: CJK unigrams and bigrams; ``"query"``: bigrams only
+    (a single CJK character stays itself)."""
+    out: list[str] = []
+    for kind, seg in segments(text):
+        if kind == "latin":
+            out.append(stem(seg))
+        elif mode == "query" and len(seg) > 1:
+            out.extend(seg[i:i + 2] for i in range(len(seg) - 1))
+        else:
+            n = len(seg)
+            for i in range(n):
+                out.append(seg[i])
+                if i + 1 < n:
+                    out.append(seg[i:i + 2])
+    return out
+
+
+def edge_grams(text: str) -> list[str]:
+    """Prefix terms for search-as-you-type: Latin word prefixes of 2..20 letters, and for every
+    position of a CJK run its prefixes of 2..8 characters (so any inner substring matches)."""
+    out: list[str] = []
+    for kind, seg in segments(text):
+        if kind == "latin":
+            out.extend(seg[:k] for k in range(2, min(len(seg), SUGGEST_MAX_LATIN) + 1))
+        else:
+            n = len(seg)
+            for i in range(n - 1):
+                out.extend(seg[i:i + k] for k in range(2, min(n - i, SUGGEST_MAX_CJK) + 1))
+    return out
+
+
+def suggest_terms(text: str) -> list[str]:
+    """Edge-gram terms a typed prefix must all match; empty when it is too short to ask."""
+    out: list[str] = []
+    for kind, seg in segments(text):
+        if len(seg) < 2:
+            continue
+        if kind == "latin":
+            out.append(seg[:SUGGEST_MAX_LATIN])
+        else:
+            # A long run is covered by windows of at most 8 characters, each an indexed gram.
+            for i in range(0, len(seg), SUGGEST_MAX_CJK):
+                chunk = seg[i:i + SUGGEST_MAX_CJK]
+                out.append(chunk if len(chunk) >= 2 else seg[-SUGGEST_MAX_CJK:])
+    return list(dict.fromkeys(out))
+
+
+class StoreAnalyzer(Analyzer):
+    """Whoosh analyzer over :func:`tokenize`. Whoosh pickles it into the index, so it must stay
+    importable as ``storefront.search.StoreAnalyzer``."""
+
+    def __init__(self, grams: bool = False):
+        self.grams = grams
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.grams == self.grams
+
+    def _weighted(self, value: str, mode: str) -> Iterator[tuple[str, float]]:
+        if self.grams:
+            for t in edge_grams(value):
+                yield t, 1.0
+            return
+        if mode == "query":
+            for t in tokenize(value, "query"):
+                yield t, 1.0
+            return
+        # Index mode: the value is "title US meta US body"; a term's weight adds up its boosts,
+        # so one field scores like BM25F over three (and costs one matcher per query term).
+        for part, boost, body in zip(value.split(FIELD_SEP), FIELD_BOOSTS, (False, False, True)):
+            # Bodies get bigrams only (a lone character stays itself): halves the postings of
+            # long descriptions; single-character queries still match titles, tags, categories.
+            for t in tokenize(part, "query" if body else "index"):
+                yield t, boost
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        terms = [(value, 1.0)] if not tokenize else self._weighted(value, mode)
+        for pos, (text, boost) in enumerate(terms, start_pos):
+            t.text = text
+            t.boost = boost
+            t.stopped = False
+            if positions:
+                t.pos = pos
+            if chars:  # offsets are not kept: snippets are made from the stored text instead
+                t.startchar = t.endchar = start_char
+            yield t
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+
+FIELD_SEP = "\x1f"
+FIELD_BOOSTS = (4.0, 2.0, 1.0)
+"""Weights of a term found in the title, the meta line (category, tags) and the body."""
+TEXT_FIELDS = ("text",)
+MANIFEST = "storefront-search.json"
+
+
+def make_schema() -> Schema:
+    ana = StoreAnalyzer()
+    return Schema(
+        id=ID(stored=True, unique=True, sortable=True),
+        kind=ID(stored=True),
+        url=STORED(),
+        text=TEXT(analyzer=ana, phrase=False),
+        title=STORED(),
+        meta=STORED(),
+        body=STORED(),
+        suggest=TEXT(analyzer=StoreAnalyzer(grams=True), phrase=False),
+        sku=KEYWORD(stored=True, lowercase=True, scorable=True, field_boost=8.0),
+        category=ID(stored=True, sortable=True),
+        category_title=STORED(),
+        tags=STORED(),
+        price_minor=NUMERIC(int, bits=64, stored=True, shift_step=32),
+        currency=STORED(),
+        image=STORED(),
+    )
+
+
+def _fields_of(doc: SearchDoc) -> dict:
+    meta = " ".join([doc.category_title, *doc.tags])
+    out = dict(
+        id=doc.id, kind=doc.kind, url=doc.url, title=doc.title, meta=meta, body=doc.text,
+        text=_composite(doc.title, meta, doc.text),
+        suggest=doc.title + " " + meta, sku=" ".join(s for s in (doc.sku, *doc.variant_skus) if s),
+        category=doc.category, category_title=doc.category_title, tags=list(doc.tags),
+        currency=doc.currency, image=doc.image,
+    )
+    if doc.price_minor is not None:
+        out["price_minor"] = int(doc.price_minor)
+    return out
+
+
+def _composite(title: str, meta: str, body: str) -> str:
+    clean = lambda s: s.replace(FIELD_SEP, " ")
+    return FIELD_SEP.join((clean(title), clean(meta), clean(body)))
+
+
+def _check_doc(doc: SearchDoc) -> None:
+    if not isinstance(doc, SearchDoc):
+        raise SearchIndexError(f"search: expected a SearchDoc, got {type(doc).__name__}. "
+                               "Fix: build documents with storefront.search.SearchDoc.")
+    if not doc.id or not doc.url or doc.kind not in ("product", "help", "policy", "page"):
+        raise SearchIndexError(f"search: document {doc.id!r} needs an id, a url and a kind among "
+                               "product/help/policy/page. Fix: check the indexing stage.")
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring that ignores deleted documents, so an incremental index scores like a full rebuild.
+
+
+class LiveBM25F(scoring.BM25F):
+    """BM25F whose collection statistics leave out documents that are deleted but still in a
+    segment (Whoosh counts them until a merge): ``corrections`` holds their per-term document
+    frequencies and field lengths. Block-quality skipping is off so equal scores never depend on
+    which segment a document sits in."""
+
+    def __init__(self, corrections: dict | None = None, **kw):
+        super().__init__(**kw)
+        c = corrections or {}
+        self.deleted_docs = int(c.get("docs", 0))
+        self.deleted_df = c.get("df", {})
+        self.deleted_len = c.get("len", {})
+
+    def supports_block_quality(self):
+        return False
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        n = parent.doc_frequency(fieldname, text)
+        if self.deleted_docs:
+            t = text.decode("utf-8") if isinstance(text, bytes) else text
+            n -= self.deleted_df.get(fieldname, {}).get(t, 0)
+        dc = parent.doc_count_all() - self.deleted_docs
+        return math.log(dc / (n + 1)) + 1
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        s = super().scorer(searcher, fieldname, text, qf=qf)
+        if self.deleted_docs and isinstance(s, scoring.BM25FScorer):
+            parent = searcher.get_parent()
+            live = parent.doc_count_all() - self.deleted_docs
+            total = parent.field_length(fieldname) - self.deleted_len.get(fieldname, 0)
+            s.avgfl = (total / (live or 1)) or 1
+        return s
+
+
+def _deleted_corrections(ix, schema: Schema) -> dict:
+    """Statistics of the deleted-but-present documents, re-analysed from their stored fields."""
+    df: dict[str, Counter] = {}
+    lengths: Counter = Counter()
+    docs = 0
+    with ix.reader() as reader:
+        for sub, offset in _leaf_readers(reader):
+            for docnum in range(sub.doc_count_all()):
+                if not sub.is_deleted(docnum):
+                    continue
+                docs += 1
+                stored = sub.stored_fields(docnum)
+                values = {"text": _composite(stored.get("title", ""), stored.get("meta", ""),
+                                             stored.get("body", "")),
+                          "suggest": stored.get("title", "") + " " + stored.get("meta", ""),
+                          "sku": stored.get("sku", "")}
+                for fname, value in values.items():
+                    if not value:
+                        continue
+                    counter = df.setdefault(fname, Counter())
+                    for btext, freq, _w, _v in schema[fname].index(value):
+                        counter[btext.decode("utf-8")] += 1
+                        lengths[fname] += freq
+    return {"docs": docs, "df": {k: dict(v) for k, v in df.items()}, "len": dict(lengths)}
+
+
+def _leaf_readers(reader):
+    if reader.is_atomic():
+        return [(reader, 0)]
+    return reader.leaf_readers()
+
+
+# --------------------------------------------------------------------------------------------
+# Building and swapping
+
+
+def _build_dirs(index_dir: Path) -> list[Path]:
+    pat = re.compile(re.escape(index_dir.name) + r"\.b(\d{6})$")
+    found = [p for p in index_dir.parent.iterdir() if pat.match(p.name) and p.is_dir()]
+    return sorted(found, key=lambda p: int(pat.match(p.name).group(1)))
+
+
+def _current_build(index_dir: Path) -> Path | None:
+    if index_dir.is_symlink():
+        target = index_dir.resolve()
+        return target if target.is_dir() else None
+    return None
+
+
+def _new_build_dir(index_dir: Path) -> Path:
+    existing = _build_dirs(index_dir)
+    n = int(existing[-1].name.rsplit(".b", 1)[1]) + 1 if existing else 1
+    while True:
+        path = index_dir.parent / f"{index_dir.name}.b{n:06d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:  # a concurrent build took this number
+            n += 1
+
+
+def _adopt_plain_directory(index_dir: Path) -> None:
+    """An index written before swaps existed is a plain directory: move it aside as a build."""
+    if index_dir.exists() and not index_dir.is_symlink():
+        if not whoosh_index.exists_in(str(index_dir)):
+            if any(index_dir.iterdir()):
+                raise SearchIndexError(
+                    f"{index_dir}: is a directory that holds no search index. "
+                    "Fix: remove it or pass another --index directory.")
+            index_dir.rmdir()
+            return
+        target = _new_build_dir(index_dir)
+        target.rmdir()
+        os.replace(index_dir, target)
+        os.symlink(target.name, index_dir)
+
+
+def _read_manifest(build: Path) -> dict:
+    try:
+        return json.loads((build / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SearchIndexError(f"{build / MANIFEST}: unreadable search manifest ({exc}). "
+                               "Fix: rebuild with --full.") from exc
+
+
+def _copy_build(src: Path, dst: Path) -> None:
+    # Whoosh never rewrites a segment file once written (deletions live in the new TOC), so hard
+    # links are safe and make the copy cost nothing; fall back to copying across filesystems.
+    for f in src.iterdir():
+        if f.name.endswith(".lock") or f.name.startswith("_") and "LOCK" in f.name:
+            continue
+        try:
+            os.link(f, dst / f.name)
+        except OSError:
+            shutil.copy2(f, dst / f.name)
+
+
+def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[str] | None = None,
+                 full: bool = False, language: str = "zh-CN") -> dict:
+    """Write the search index and swap it in.
+
+    ``full=True`` indexes exactly ``docs``. ``full=False`` starts from the index at ``index_dir``,
+    adds or replaces ``docs`` and deletes every document whose id is neither in ``keep_ids`` nor
+    among ``docs`` (``keep_ids=None`` keeps all others). The new index is built in a sibling
+    directory, checked (open, count, one lookup), then ``index_dir`` (a symlink) is repointed with
+    ``os.replace``; the previous build is kept for rollback and older ones are deleted.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    docs = list(docs)
+    for d in docs:
+        _check_doc(d)
+    ids = [d.id for d in docs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i, c in Counter(ids).items() if c > 1)
+        raise SearchIndexError(f"search: document id {dup!r} given twice. "
+                               "Fix: give every product, article and page a unique id.")
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    _adopt_plain_directory(index_dir)
+    current = _current_build(index_dir)
+    if current is not None and not full:
+        old_manifest = _read_manifest(current)
+        if old_manifest.get("analyzer") != ANALYZER_VERSION or old_manifest.get("language") != language:
+            full = True  # terms written by another analyzer cannot be mixed with ours
+    else:
+        full = True
+
+    build = _new_build_dir(index_dir)
+    stats = {"mode": "full" if full else "incremental", "added": 0, "replaced": 0, "deleted": 0}
+    try:
+        schema = make_schema()
+        if full:
+            ix = whoosh_index.create_in(str(build), schema)
+            writer = ix.writer(limitmb=256)
+            for d in docs:
+                writer.add_document(**_fields_of(d))
+            stats["added"] = len(docs)
+            category_titles = {}
+            writer.commit()
+        else:
+            _copy_build(current, build)
+            ix = whoosh_index.open_dir(str(build))
+            schema = ix.schema
+            with ix.reader() as reader:
+                present = {t.decode("utf-8") for t in reader.lexicon("id")}
+            new_ids = set(ids)
+            keep = present if keep_ids is None else set(keep_ids)
+            to_delete = sorted(i for i in present if i not in keep and i not in new_ids)
+            category_titles = dict(old_manifest.get("category_titles", {}))
+            if docs or to_delete:
+                writer = ix.writer(limitmb=64)
+                for i in to_delete:
+                    writer.delete_by_term("id", i)
+                for d in docs:
+                    if d.id in present:
+                        stats["replaced"] += 1
+                    else:
+                        stats["added"] += 1
+                    writer.update_document(**_fields_of(d))
+                writer.commit()
+            stats["deleted"] = len(to_delete)
+        for d in docs:
+            if d.category and d.category_title:
+                category_titles[d.category] = d.category_title
+        ix = whoosh_index.open_dir(str(build))
+        corrections = _deleted_corrections(ix, schema) if not full else {"docs": 0}
+        with ix.searcher() as s:
+            count = s.doc_count()
+            probe = docs[0].id if docs else next(
+                (t.decode("utf-8") for t in s.reader().lexicon("id")), None)
+            if probe is not None and not any(True for _ in s.documents(id=probe)):
+                raise SearchIndexError(f"{build}: the new index does not find document {probe!r}. "
+                                       "Fix: rebuild with --full.")
+        if full and count != len(docs):
+            raise SearchIndexError(f"{build}: the new index holds {count} documents, expected "
+                                   f"{len(docs)}. Fix: rebuild with --full.")
+        manifest = {"format": 1, "analyzer": ANALYZER_VERSION, "language": language,
+                    "doc_count": count, "category_titles": dict(sorted(category_titles.items())),
+                    "corrections": corrections}
+        (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+        _swap(index_dir, build)
+    except SearchIndexError:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    except Exception as exc:  # whoosh and OS errors: keep the old index, report cleanly
+        shutil.rmtree(build, ignore_errors=True)
+        raise SearchIndexError(f"{index_dir}: building the search index failed: {exc}. "
+                               "Fix: check disk space and permissions, then rebuild with --full.") from exc
+    _prune(index_dir, keep={build, current} - {None})
+    stats.update(documents=count, seconds=round(time.perf_counter() - started, 4), path=str(build))
+    return stats
+
+
+def _swap(index_dir: Path, build: Path) -> None:
+    tmp = index_dir.parent / f".{index_dir.name}.swap-{os.getpid()}-{threading.get_ident()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(build.name, tmp)  # relative: the pair can be moved together
+    os.replace(tmp, index_dir)
+
+
+def _prune(index_dir: Path, keep: set[Path]) -> None:
+    keep = {p.resolve() for p in keep}
+    for p in _build_dirs(index_dir):
+        if p.resolve() not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Query side
+
+
+@dataclass
+class OpenIndex:
+    """An opened build of the index plus what the query side derives from it."""
+
+    path: Path
+    """The real build directory (the symlink's target when it was opened)."""
+    ix: object
+    searcher: object
+    manifest: dict
+    _vocab: dict[str, int] | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def latin_vocabulary(self) -> dict[str, int]:
+        """Latin terms of the text fields with their document frequency (for "did you mean")."""
+        if self._vocab is None:
+            vocab: Counter = Counter()
+            reader = self.searcher.reader()
+            for fname in TEXT_FIELDS:
+                for btext in reader.lexicon(fname):
+                    if btext[:1].isascii() and btext[:1].isalpha():
+                        t = btext.decode("utf-8")
+                        vocab[t] += reader.doc_frequency(fname, t)
+            self._vocab = dict(vocab)
+        return self._vocab
+
+
+def open_index(index_dir: Path) -> OpenIndex:
+    """Open the build ``index_dir`` points at (a symlink or a plain index directory)."""
+    index_dir = Path(index_dir)
+    real = index_dir.resolve()
+    if not whoosh_index.exists_in(str(real)):
+        raise SearchIndexError(f"{index_dir}: no search index here. Fix: run `python build.py build`.")
+    try:
+        manifest = json.loads((real / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        manifest = {"category_titles": {}, "corrections": {}}
+    ix = whoosh_index.open_dir(str(real))
+    searcher = ix.searcher(weighting=LiveBM25F(manifest.get("corrections")))
+    return OpenIndex(real, ix, searcher, manifest)
+
+
+class IndexHandle:
+    """Thread-safe holder the service keeps: reopens when the symlink's real path changes (a new
+    build was swapped in), never with ``Searcher.refresh()``, which in Whoosh 2.7.5 brings back
+    deleted documents."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self._lock = threading.Lock()
+        self._open: OpenIndex | None = None
+
+    def get(self) -> OpenIndex:
+        real = self.index_dir.resolve()
+        current = self._open
+        if current is not None and current.path == real:
+            return current
+        with self._lock:
+            if self._open is None or self._open.path != self.index_dir.resolve():
+                # The old searcher is not closed here: a request in flight may still use it, and
+                # its files survive because one previous build is always kept.
+                self._open = open_index(self.index_dir)
+            return self._open
+
+
+MAX_QUERY_CHARS = 200
+PAGE_SIZE = 20
+FEW = 3
+_SKU_RE = re.compile(r"[A-Za-z0-9_-]{1,64}$")
+
+
+def _text_clause(term: str) -> Query:
+    return Or([Term(f, term) for f in TEXT_FIELDS])
+
+
+@dataclass(frozen=True)
+class _Word:
+    raw: str
+    sku: str | None
+    parts: tuple[tuple[str, tuple[str, ...]], ...]
+    """(kind, terms) per segment; a segment's terms are ORed, segments ANDed."""
+
+    def clause(self, replace: dict[str, str] | None = None) -> Query | None:
+        subs = []
+        for _kind, terms in self.parts:
+            ts = [replace.get(t, t) if replace else t for t in terms]
+            subs.append(_text_clause(ts[0]) if len(ts) == 1 else Or([_text_clause(t) for t in ts]))
+        text = None if not subs else (subs[0] if len(subs) == 1 else And(subs))
+        options = [q for q in (Term("sku", self.sku) if self.sku else None, text) if q is not None]
+        if not options:
+            return None
+        return options[0] if len(options) == 1 else Or(options)
+
+
+def parse_query(q: str) -> list[_Word]:
+    """Words of the user's query; nothing in it is Whoosh syntax."""
+    words = []
+    for raw in q.split():
+        parts = []
+        for kind, seg in segments(raw):
+            terms = tokenize(seg, "query")
+            parts.append((kind, tuple(dict.fromkeys(terms))))
+        sku = raw.lower() if _SKU_RE.match(raw) else None
+        if parts or sku:
+            words.append(_Word(raw, sku, tuple(parts)))
+    return words
+
+
+def _edits1(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    out |= {a + c + b for a, b in splits for c in letters}
+    out.discard(word)
+    return out
+
+
+def _correct(oi: OpenIndex, words: list[_Word]) -> dict[str, str]:
+    """Replacements for unknown Latin words of 4+ letters: the most frequent term one edit away."""
+    fixes = {}
+    for w in words:
+        for kind, terms in w.parts:
+            if kind != "latin" or len(terms[0]) < 4 or not terms[0].isalpha():
+                continue
+            vocab = oi.latin_vocabulary()
+            if vocab.get(terms[0], 0) > 0:
+                continue
+            cands = [(vocab[c], c) for c in _edits1(terms[0]) if c in vocab]
+            if cands:
+                fixes[terms[0]] = max(cands, key=lambda x: (x[0], [-ord(ch) for ch in x[1]]))[1]
+    return fixes
+
+
+_ORDER = sorting.MultiFacet([sorting.ScoreFacet(), sorting.FieldFacet("id")])
+
+
+def _ranked(searcher, q: Query, filt, need: int, facets: bool = False) -> tuple[list, int, dict]:
+    """The first ``need`` hits ordered by score, then id: ties never depend on document numbers,
+    so an incremental index answers exactly like a full rebuild."""
+    kw = {"groupedby": sorting.FieldFacet("category"), "maptype": sorting.Count} if facets else {}
+    results = searcher.search(q, limit=need, filter=filt, sortedby=_ORDER, **kw)
+    reader = searcher.reader()
+    # With sortedby the hit's "score" is the sort key; its first part is the negated score.
+    rows = [(-h.score[0], reader.stored_fields(h.docnum)) for h in results[:need]]
+    groups = results.groups("category") if facets else {}
+    return rows, len(results), groups
+
+
+def _snippet(text: str, words: list[_Word], width: int = 120) -> str:
+    needles = set()
+    for w in words:
+        for kind, terms in w.parts:
+            if kind == "latin":
+                needles.add(terms[0])
+            else:
+                needles.update(terms)
+        seg_text = normalize(w.raw)
+        if seg_text:
+            for kind, seg in segments(w.raw):
+                needles.add(seg)
+    needles = sorted((n for n in needles if n), key=len, reverse=True)
+    if not text:
+        return ""
+    if not needles:
+        return html.escape(text[:width])
+    pattern = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    m = pattern.search(text)
+    start = 0 if m is None else max(0, m.start() - width // 4)
+    window = text[start:start + width]
+    out, pos = [], 0
+    for m in pattern.finditer(window):
+        out.append(html.escape(window[pos:m.start()]))
+        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
+        pos = m.end()
+    out.append(html.escape(window[pos:]))
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + width < len(text) else ""
+    return prefix + "".join(out) + suffix
+
+
+def search(oi: OpenIndex, q: str, *, category: str | None = None, page: int = 1,
+           page_size: int = PAGE_SIZE, facets: bool = True) -> SearchResult:
+    """Ranked, paged, faceted search. Words are ANDed (a SKU matches exactly, a Chinese word's
+    bigrams are ORed); when that finds fewer than three documents the words are ORed; an unknown
+    Latin word of 4+ letters is retried one edit away and reported as ``did_you_mean``."""
+    if len(q) > MAX_QUERY_CHARS:
+        raise SearchQueryError("q", f"q is longer than {MAX_QUERY_CHARS} characters. Fix: shorten the query.")
+    if page < 1 or page > 1000:
+        raise SearchQueryError("page", "page must be between 1 and 1000. Fix: pass page=1 for the first page.")
+    titles = oi.manifest.get("category_titles", {})
+    words = parse_query(q)
+    if not words:
+        return SearchResult(q, 0, page, 0, (), {"category": {}}, {}, "none")
+    s = oi.searcher
+    filt = Term("category", category) if category else None
+    need = page * page_size
+    clauses = [c for c in (w.clause() for w in words) if c is not None]
+    did_you_mean = None
+    query = clauses[0] if len(clauses) == 1 else And(clauses)
+    mode = "all"
+    # Facets count every match whatever the category filter, so they come from a separate,
+    # unfiltered pass only when a filter is set.
+    rows, total, groups = _ranked(s, query, filt, need, facets=facets and not filt)
+    if total < FEW:
+        fixes = _correct(oi, words)
+        if fixes:
+            fixed = [c for c in (w.clause(fixes) for w in words) if c is not None]
+            fq = fixed[0] if len(fixed) == 1 else And(fixed)
+            found = _ranked(s, fq, filt, need, facets=facets and not filt)
+            if found[1] > total:
+                (rows, total, groups), query, clauses = found, fq, fixed
+                did_you_mean = " ".join(_fix_word(w.raw, fixes) for w in words)
+                words = parse_query(did_you_mean)
+    if total < FEW and len(clauses) > 1:
+        oq = Or(clauses)
+        found = _ranked(s, oq, filt, need, facets=facets and not filt)
+        if found[1] > total:
+            (rows, total, groups), query, mode = found, oq, "any"
+    if facets and filt is not None:
+        groups = _ranked(s, query, None, 1, facets=True)[2]
+    facet_counts = {k: v for k, v in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0] or "")) if k}
+    hits = tuple(
+        Hit(id=f["id"], kind=f["kind"], url=f["url"], title=f["title"],
+            snippet=_snippet(f.get("body", "") or f.get("title", ""), words), score=score,
+            sku=(f.get("sku") or "").split(" ")[0], price_minor=f.get("price_minor"),
+            currency=f.get("currency", ""), category=f.get("category", ""), image=f.get("image", ""))
+        for score, f in rows[(page - 1) * page_size: need])
+    if total and all(w.sku and not w.parts for w in words):
+        mode = "sku"
+    pages = (total + page_size - 1) // page_size
+    shown = set(facet_counts) | {h.category for h in hits}
+    titles = {k: v for k, v in titles.items() if k in shown}
+    return SearchResult(q, total, page, pages, hits, {"category": facet_counts}, titles, mode, did_you_mean)
+
+
+def _fix_word(raw: str, fixes: dict[str, str]) -> str:
+    out = raw
+    for kind, seg in segments(raw):
+        if kind == "latin" and stem(seg) in fixes:
+            out = re.sub(re.escape(seg), fixes[stem(seg)], out, count=1, flags=re.IGNORECASE)
+    return out
+
+
+def suggest(oi: OpenIndex, q: str, limit: int = 8) -> list[dict]:
+    """Up to ``limit`` ``{"title", "url"}`` whose title has every typed segment (two Chinese
+    characters or two Latin letters at least) as a word prefix."""
+    if len(q) > MAX_QUERY_CHARS:
+        raise SearchQueryError("q", f"q is longer than {MAX_QUERY_CHARS} characters. Fix: shorten the query.")
+    terms = suggest_terms(q)
+    if not terms:
+        return []
+    query = Term("suggest", terms[0]) if len(terms) == 1 else And([Term("suggest", t) for t in terms])
+    rows, _total, _g = _ranked(oi.searcher, query, None, limit * 2)
+    out, seen = [], set()
+    for _score, f in rows:
+        if f["title"] in seen:
+            continue
+        seen.add(f["title"])
+        item = {"title": f["title"], "url": f["url"], "kind": f["kind"]}
+        if f["kind"] == "product" and f.get("price_minor") is not None:
+            item.update(price_minor=f["price_minor"], currency=f.get("currency", ""))
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def static_index_files(index_dir: Path) -> dict[str, bytes]:
+    """The static fallback index as ``{relative path under output/: bytes}`` (see
+    :mod:`storefront.search_static`), derived from the index ``index_dir`` points at."""
+    from storefront.search_static import static_index_files as export
+
+    return export(index_dir)
