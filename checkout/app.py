@@ -1,0 +1,60 @@
+"""The application factory: configuration -> database -> routes, in one readable list."""
+
+from __future__ import annotations
+
+import logging
+
+import bottle
+
+from . import migrations
+from .account_routes import add_account_routes
+from .accounts import Context
+from .config import Config
+from .db import open_database
+from .errors import CheckoutError
+from .openapi import SEARCH_PATHS, SEARCH_SCHEMAS, add_openapi_route
+from .search_routes import add_search_routes
+from .web import install_hooks, json_response
+
+log = logging.getLogger("checkout")
+
+
+def create_app(config: Config | None = None) -> bottle.Bottle:
+    """A fresh Bottle app for ``config`` (default: from the environment)."""
+    config = config or Config.from_env()
+    db = open_database(config.database_url)
+    with db.connection_context():
+        # Development applies pending migrations itself; production waits for `migrate`.
+        migrations.ensure_current(db, apply=not config.production)
+    ctx = Context.from_config(config)
+
+    app = bottle.Bottle()
+    app.config["checkout.config"] = config
+    app.config["checkout.context"] = ctx
+    app.config["checkout.database"] = db
+    install_hooks(app, config, db)
+    add_health_route(app, ctx, db)
+    add_account_routes(app, ctx)
+    add_search_routes(app, config.index_dir)
+    add_openapi_route(app, SEARCH_PATHS, schemas=SEARCH_SCHEMAS)
+    return app
+
+
+def add_health_route(app: bottle.Bottle, ctx: Context, db) -> None:
+    def health():
+        try:
+            db.execute_sql("SELECT 1")
+            database_ok = True
+        except Exception:  # readiness must answer, whatever the driver raises
+            log.exception("health: database unreachable")
+            database_ok = False
+        try:
+            ctx.policies.current()
+            policies_ok = True
+        except CheckoutError:
+            policies_ok = False
+        ok = database_ok
+        return json_response(200 if ok else 503, {"status": "ok" if ok else "degraded",
+                                                  "database": database_ok, "policies": policies_ok})
+
+    app.route("/api/health", method="GET", callback=health)
