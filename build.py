@@ -141,7 +141,17 @@ def _checkout_backend(opts: BuildOptions):  # -> WSGI app or None
     env = dict(os.environ)
     env.setdefault("CHECKOUT_SITE_DIR", str(opts.output))
     env.setdefault("CHECKOUT_INDEX_DIR", str(opts.index))
-    return create_app(Config.from_env(env))
+    config = Config.from_env(env)
+    app = create_app(config)
+    if config.mail_sender_interval > 0:
+        # As `python -m checkout serve` does: without a sender, activation mails would wait in the
+        # outbox forever and nobody could register in the preview.
+        import threading
+
+        from checkout.cli import _mail_loop
+        threading.Thread(target=_mail_loop, args=(config, threading.Event()), daemon=True,
+                         name="mail-sender").start()
+    return app
 
 
 if __name__ == "__main__":

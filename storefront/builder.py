@@ -13,27 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import multiprocessing
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
 from .cache import ArtifactState, BuildCache
-from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
 from .errors import ContentError, Problem, Problems
-from .loader import (DOCUMENT_KINDS, LOCK_NAME, Parsed, SourceFile, assemble, display, load_site_config,
-                     parse_file, scan, today_in)
-from .model import Library
-from .privacy import check_lock
-from .render import (Artifact, Renderer, RenderFailure, _hash, check_templates, collect_assets,
-                     make_environment)
+from .sources import LOCK_NAME, SourceFile, display, scan
 
-ENGINE = f"storefront-{__version__}-1"
+if TYPE_CHECKING:  # the heavy modules (Jinja2, Markdown, YAML, Babel) load only when a build has work
+    from .loader import Parsed
+    from .model import Library, Product
+    from .render import Artifact, Renderer
+
+ENGINE = f"storefront-{__version__}-2"
 PARALLEL_MIN = 400
 """Below this many files to parse or pages to render, one process is faster than starting workers."""
 
@@ -111,20 +111,25 @@ class Progress:
 class Loaded:
     library: Library
     files: dict[str, tuple[int, int, str]]
-    records: dict[str, tuple[str, Parsed]]
-    parsed_count: int
+    fresh: dict[str, tuple[str, Parsed]]
+    """Files parsed by this build: rel -> (hash, Parsed with the full bodies)."""
+    gone: list[str]
+    """Files the last build parsed that are gone now."""
     lock_text: str
     lock_old: str
     template_hashes: dict[str, str]
     env: Any
     now: dt.date
     files_dirty: bool
-    records_dirty: bool
 
 
 def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None,
          scanned: tuple[list[SourceFile], Problems] | None = None) -> Loaded:
     """Read, parse and check everything. Raises ContentError with every problem found."""
+    from .loader import DOCUMENT_KINDS, assemble, load_site_config, today_in
+    from .privacy import check_lock
+    from .render import check_templates, make_environment
+
     problems = Problems()
     content = opts.content
     if not content.is_dir():
@@ -137,12 +142,11 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
         raise AssertionError("unreachable")
     now = opts.now or today_in(site)
 
-    known_files = cache.files() if cache and not opts.full else {}
-    records: dict[str, tuple[str, Parsed]] = cache.load_records() if cache and not opts.full else {}
-    parse_key = f"{ENGINE}:{site_fp}"
-    if cache and cache.meta("parse_key") != parse_key:
-        records = {}
-    records_before = len(records)
+    parse_key = f"{ENGINE}:{site_fp}:{os.getcwd()}"
+    reuse = cache is not None and not opts.full and cache.meta("parse_key") == parse_key
+    known_files = cache.files() if cache is not None and reuse else {}
+    records: dict[str, tuple[str, Parsed]] = cache.load_records() if cache is not None and reuse else {}
+    stored = set(records)
     files: dict[str, tuple[int, int, str]] = {}
     media: dict[str, str] = {}
     lock_text = ""
@@ -166,14 +170,16 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
         else:
             to_parse.append(src)
 
-    parsed_now = _parse_all(content, to_parse, site, records, opts.jobs, progress)
-    for src, (digest, parsed) in zip(to_parse, parsed_now):
+    fresh: dict[str, tuple[str, Parsed]] = {}
+    for src, (digest, parsed, changed) in zip(to_parse, _parse_all(content, to_parse, site, records, opts.jobs, progress)):
         files[src.rel] = (*src.stat, digest)
         records[src.rel] = (digest, parsed)
+        if changed:
+            fresh[src.rel] = (digest, parsed)
     doc_rels = {s.rel for s in sources if s.kind in DOCUMENT_KINDS}
-    records = {rel: rec for rel, rec in records.items() if rel in doc_rels}
-    library = assemble(site, [records[rel][1] for rel in sorted(records)], media, now=now, drafts=opts.drafts,
-                       problems=problems, site_fingerprint=site_fp)
+    gone = sorted(rel for rel in stored if rel not in doc_rels)
+    library = assemble(site, [records[rel][1] for rel in sorted(records) if rel in doc_rels], media, now=now,
+                       drafts=opts.drafts, problems=problems, site_fingerprint=site_fp)
     lock_shown = display(content, f"privacy/{LOCK_NAME}")
     new_lock = check_lock(library.policies, lock_text, lock_shown, now, problems)
 
@@ -182,10 +188,17 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
     if not opts.templates.is_dir():
         problems.add(str(opts.templates), None, "templates directory not found. Fix: pass --templates DIR")
     else:
-        template_hashes = check_templates(env, opts.templates, problems)
+        checked = _json_meta(cache, "templates_ok") if reuse else {}
+        template_hashes = check_templates(env, opts.templates, problems, skip=checked)
     problems.raise_if_any()
-    return Loaded(library, files, records, len(to_parse), new_lock, lock_text, template_hashes, env, now,
-                  files_dirty=files != known_files, records_dirty=bool(to_parse) or len(records) != records_before)
+    return Loaded(library, files, fresh, gone, new_lock, lock_text, template_hashes, env, now,
+                  files_dirty=files != known_files)
+
+
+def _json_meta(cache: BuildCache | None, key: str) -> dict[str, str]:
+    import json
+    raw = cache.meta(key) if cache is not None else None
+    return json.loads(raw) if raw else {}
 
 
 def _file_hash(path: Path) -> str:
@@ -196,6 +209,7 @@ _WORK: dict[str, Any] = {}
 
 
 def _parse_one(content: Path, src: SourceFile, site: Any, cached: dict[str, tuple[str, Parsed]]) -> tuple[str, Parsed | None]:
+    from .loader import parse_file
     data = src.path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:20]
     old = cached.get(src.rel)
@@ -210,17 +224,16 @@ def _parse_chunk(indices: list[int]) -> list[tuple[int, str, Parsed | None]]:
 
 
 def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict[str, tuple[str, Parsed]],
-               jobs: int, progress: Progress | None) -> list[tuple[str, Parsed]]:
+               jobs: int, progress: Progress | None) -> list[tuple[str, Parsed, bool]]:
+    """(hash, Parsed, whether it was parsed now) for each source, in order."""
     results: list[tuple[str, Parsed | None]] = [("", None)] * len(sources)
     if progress:
         progress.start("reading", len(sources))
     work = dict(content=content, sources=sources, site=site, cached=cached)
     for i, digest, parsed in _run_chunks(_parse_chunk, work, len(sources), jobs, progress):
         results[i] = (digest, parsed)
-    out = []
-    for src, (digest, parsed) in zip(sources, results):
-        out.append((digest, parsed if parsed is not None else cached[src.rel][1]))
-    return out
+    return [(digest, parsed if parsed is not None else cached[src.rel][1], parsed is not None)
+            for src, (digest, parsed) in zip(sources, results)]
 
 
 def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: int, jobs: int,
@@ -254,6 +267,7 @@ def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: i
 # render
 
 def _render_chunk(indices: list[int]) -> list[tuple[int, str | None, list[str], Problem | None, bool]]:
+    from .render import RenderFailure
     w = _WORK
     renderer: Renderer = w["renderer"]
     out = []
@@ -283,8 +297,37 @@ def _write(path: Path, data: bytes) -> None:
 # ------------------------------------------------------------------------------------------------
 # the whole build
 
+class BodyStore:
+    """Product descriptions: those parsed by this build from memory, the others from the cache.
+
+    Each process (forked render workers included) opens its own connection to the cache database.
+    """
+
+    def __init__(self, fresh: dict[str, Any], db_path: Path | None):
+        self.fresh = fresh
+        self.db_path = db_path
+        self._conn: Any = None
+        self._pid = 0
+
+    def __call__(self, product: Product) -> Any:
+        from markupsafe import Markup
+        if product.body_html is not None:
+            return product.body_html
+        if product.body_key in self.fresh:
+            return self.fresh[product.body_key]
+        if self.db_path is None:
+            return Markup("")
+        if self._conn is None or self._pid != os.getpid():
+            import sqlite3
+            self._conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+            self._pid = os.getpid()
+        row = self._conn.execute("SELECT html FROM bodies WHERE rel = ?", (product.body_key,)).fetchone()
+        return Markup(row[0] if row else "")
+
+
 def check(opts: BuildOptions) -> Library:
     """Validate content and templates; writes nothing."""
+    from .render import Renderer, collect_assets
     loaded = load(BuildOptions(**{**opts.__dict__, "full": True}), None)
     renderer = Renderer(loaded.library, loaded.env, collect_assets(opts.templates), opts.templates)
     _render_fragments(renderer)
@@ -292,14 +335,15 @@ def check(opts: BuildOptions) -> Library:
 
 
 def _render_fragments(renderer: Renderer) -> dict[str, Any]:
+    from .render import _template_problem
     try:
         return renderer.render_fragments()
     except Exception as exc:  # noqa: BLE001 - any template bug becomes a reported problem
-        from .render import _template_problem
         raise ContentError([_template_problem(exc, renderer.templates_dir, "partials/", "the shared fragments")]) from None
 
 
 def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
+    """Build the site into ``opts.output`` (and the search index), doing only what changed."""
     started = time.perf_counter()
     progress = progress or Progress(False)
     report = BuildReport()
@@ -313,94 +357,7 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
             report.pages = int(cache.meta("pages") or 0)
             report.seconds = time.perf_counter() - started
             return report
-        loaded = load(opts, cache, progress, scanned)
-        report.parsed = loaded.parsed_count
-        lib = loaded.library
-        assets = collect_assets(opts.templates)
-        renderer = Renderer(lib, loaded.env, assets, opts.templates)
-        fragments = _render_fragments(renderer)
-        artifacts = renderer.plan()
-        _check_collisions(artifacts, lib)
-
-        output_id = _dir_id(opts.output)
-        previous = cache.artifacts() if output_id and cache.meta("output_id") == output_id else {}
-        global_key = _hash([ENGINE, lib.site_fingerprint, str(opts.drafts),
-                            *(f"{k}={a.digest}" for k, a in sorted(assets.items())),
-                            *(f"{k}={v}" for k, v in sorted(fragments.items()))])
-        th = loaded.template_hashes
-
-        def key_for(art: Artifact, templates: Iterable[str]) -> str:
-            return _hash([global_key, art.kind, art.inputs, *(f"{t}={th.get(t, '-')}" for t in templates)])
-
-        todo = [i for i, a in enumerate(artifacts)
-                if opts.full or a.path not in previous
-                or previous[a.path].key != key_for(a, previous[a.path].templates)]
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
-        changed: dict[str, ArtifactState] = {}
-        problems = Problems()
-        progress.start("rendering", len(todo))
-        work = dict(renderer=renderer, artifacts=[artifacts[i] for i in todo], staging=staging,
-                    previous_sha={p: s.sha for p, s in previous.items()})
-        written: list[str] = []
-        for j, sha, used, problem, wrote in _run_chunks(_render_chunk, work, len(todo), opts.jobs, progress):
-            art = artifacts[todo[j]]
-            if problem is not None:
-                problems.items.append(problem)
-                continue
-            changed[art.path] = ArtifactState(key_for(art, used), sha, tuple(used))
-            if wrote:
-                written.append(art.path)
-        _raise_grouped(problems)
-        report.rendered = len(todo)
-
-        # Data files, assets and media: compared by content, written when different.
-        html_urls = [_url_of(a.path) for a in artifacts if a.kind not in ("shell", "notfound")]
-        data_files: dict[str, bytes | Path] = {
-            "catalog.json": catalog_json(lib),
-            "policies.json": policies_json(lib),
-            "sitemap.xml": sitemap_xml(lib, sorted(html_urls)),
-            "robots.txt": robots_txt(lib),
-        }
-        for rel, asset in assets.items():
-            data_files[asset.url.lstrip("/")] = asset.source
-        for rel in lib.media:
-            data_files[f"media/{rel}"] = opts.content / "media" / rel
-        search_files, report.search, search_state = _search_stage(opts, lib, cache)
-        data_files.update(search_files)
-        for rel, src in data_files.items():
-            if isinstance(src, Path):
-                digest = "f:" + (lib.media.get(rel[len("media/"):]) if rel.startswith("media/") else _file_hash(src))
-                if previous.get(rel, ArtifactState("", "", ())).sha != digest:
-                    (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, staging / rel)
-                    written.append(rel)
-            else:
-                digest = hashlib.blake2b(src, digest_size=16).hexdigest()
-                if previous.get(rel, ArtifactState("", "", ())).sha != digest:
-                    _write(staging / rel, src)
-                    written.append(rel)
-            changed[rel] = ArtifactState("data", digest, ())
-
-        planned = {a.path for a in artifacts} | set(data_files)
-        removed = sorted(p for p in previous if p not in planned)
-        _commit(opts.output, staging, written, removed)
-        report.written, report.removed = sorted(written), removed
-
-        if loaded.lock_text != loaded.lock_old:
-            _atomic_write(opts.content / "privacy" / LOCK_NAME, loaded.lock_text.encode("utf-8"))
-            scanned = scan(opts.content)  # the lock file changed: the next build must not see a change
-        report.pages = len(artifacts)
-        world_meta = {"timezone": lib.site.timezone, "pages": str(report.pages),
-                      "world_key": _world_key(opts, scanned[0], cache, lib.site.timezone) or ""}
-        cache.save(files=loaded.files if loaded.files_dirty else None,
-                   artifacts=changed if not previous else {p: s for p, s in changed.items() if previous.get(p) != s},
-                   replace_all=not previous, removed=removed,
-                   records=loaded.records if loaded.records_dirty else None,
-                   meta={"output_id": _dir_id(opts.output) or "", "parse_key": f"{ENGINE}:{lib.site_fingerprint}",
-                         **world_meta},
-                   search_docs=search_state)
+        _build(opts, cache, staging, scanned, progress, report)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -409,7 +366,116 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
     return report
 
 
-def _search_stage(opts: BuildOptions, lib: Library, cache: BuildCache) -> tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None]:
+def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, progress: Progress,
+           report: BuildReport) -> None:
+    from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
+    from .render import Renderer, _hash, collect_assets
+
+    loaded = load(opts, cache, progress, scanned)
+    report.parsed = len(loaded.fresh)
+    lib = loaded.library
+    bodies = BodyStore({rel: parsed.record.body_html for rel, (_, parsed) in loaded.fresh.items()
+                        if parsed.kind == "product" and parsed.record is not None},
+                       cache.directory / "build.sqlite")
+    assets = collect_assets(opts.templates)
+    renderer = Renderer(lib, loaded.env, assets, opts.templates, body_of=bodies)
+    fragments = _render_fragments(renderer)
+    artifacts = renderer.plan()
+    _check_collisions(artifacts, lib)
+
+    output_id = _dir_id(opts.output)
+    previous = cache.artifacts() if output_id and cache.meta("output_id") == output_id else {}
+    global_key = _hash([ENGINE, lib.site_fingerprint, str(opts.drafts),
+                        *(f"{k}={a.digest}" for k, a in sorted(assets.items())),
+                        *(f"{k}={v}" for k, v in sorted(fragments.items()))])
+    th = loaded.template_hashes
+
+    def key_for(art: Artifact, templates: Iterable[str]) -> str:
+        return _hash([global_key, art.kind, art.inputs, *(f"{t}={th.get(t, '-')}" for t in templates)])
+
+    todo = [i for i, a in enumerate(artifacts)
+            if opts.full or a.path not in previous
+            or previous[a.path].key != key_for(a, previous[a.path].templates)]
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    changed: dict[str, ArtifactState] = {}
+    problems = Problems()
+    progress.start("rendering", len(todo))
+    work = dict(renderer=renderer, artifacts=[artifacts[i] for i in todo], staging=staging,
+                previous_sha={p: s.sha for p, s in previous.items()})
+    written: list[str] = []
+    for j, sha, used, problem, wrote in _run_chunks(_render_chunk, work, len(todo), opts.jobs, progress):
+        art = artifacts[todo[j]]
+        if problem is not None:
+            problems.items.append(problem)
+            continue
+        changed[art.path] = ArtifactState(key_for(art, used), sha, tuple(used))
+        if wrote:
+            written.append(art.path)
+    _raise_grouped(problems)
+    report.rendered = len(todo)
+
+    # Data files, assets and media: compared by content, written when different.
+    html_urls = [_url_of(a.path) for a in artifacts if a.kind not in ("shell", "notfound")]
+    data_files: dict[str, bytes | Path] = {
+        "catalog.json": catalog_json(lib),
+        "policies.json": policies_json(lib),
+        "sitemap.xml": sitemap_xml(lib, sorted(html_urls)),
+        "robots.txt": robots_txt(lib),
+    }
+    for rel, asset in assets.items():
+        data_files[asset.url.lstrip("/")] = asset.source
+    for rel in lib.media:
+        data_files[f"media/{rel}"] = opts.content / "media" / rel
+    search_files, report.search, search_state = _search_stage(opts, lib, cache, bodies)
+    data_files.update(search_files)
+    for rel, src in data_files.items():
+        if isinstance(src, Path):
+            digest = "f:" + (lib.media.get(rel[len("media/"):]) if rel.startswith("media/") else _file_hash(src))
+            if previous.get(rel, ArtifactState("", "", ())).sha != digest:
+                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, staging / rel)
+                written.append(rel)
+        else:
+            digest = hashlib.blake2b(src, digest_size=16).hexdigest()
+            if previous.get(rel, ArtifactState("", "", ())).sha != digest:
+                _write(staging / rel, src)
+                written.append(rel)
+        changed[rel] = ArtifactState("data", digest, ())
+
+    planned = {a.path for a in artifacts} | set(data_files)
+    removed = sorted(p for p in previous if p not in planned)
+    _commit(opts.output, staging, written, removed)
+    report.written, report.removed = sorted(written), removed
+
+    if loaded.lock_text != loaded.lock_old:
+        _atomic_write(opts.content / "privacy" / LOCK_NAME, loaded.lock_text.encode("utf-8"))
+        scanned = scan(opts.content)  # the lock file changed: the next build must not see a change
+    report.pages = len(artifacts)
+    cache.save(files=loaded.files if loaded.files_dirty else None,
+               artifacts=changed if not previous else {p: s for p, s in changed.items() if previous.get(p) != s},
+               replace_all=not previous, removed=removed,
+               records={rel: (sha, _without_body(parsed)) for rel, (sha, parsed) in loaded.fresh.items()},
+               records_gone=loaded.gone,
+               bodies={rel: str(html) for rel, html in bodies.fresh.items()},
+               meta={"output_id": _dir_id(opts.output) or "",
+                     "parse_key": f"{ENGINE}:{lib.site_fingerprint}:{os.getcwd()}",
+                     "templates_ok": json.dumps(loaded.template_hashes, sort_keys=True),
+                     "timezone": lib.site.timezone, "pages": str(report.pages),
+                     "world_key": _world_key(opts, scanned[0], cache, lib.site.timezone) or ""},
+               search_docs=search_state)
+
+
+def _without_body(parsed: Parsed) -> Parsed:
+    """What the cache keeps of a parsed product: everything but the description (kept apart)."""
+    if parsed.kind != "product" or parsed.record is None:
+        return parsed
+    return replace(parsed, record=replace(parsed.record, body_html=None))
+
+
+def _search_stage(opts: BuildOptions, lib: Library, cache: BuildCache,
+                  body_of: Callable[[Product], Any]) -> tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None]:
     """Index changed documents (when the search module is present) and return the static index files."""
     if not opts.search:
         return {}, {}, None
@@ -418,12 +484,11 @@ def _search_stage(opts: BuildOptions, lib: Library, cache: BuildCache) -> tuple[
     except ImportError:
         return {}, {}, None
     from .search_docs import documents
-    docs = documents(lib)
-    fps = {d.id: fp for d, fp in docs}
+    pending = documents(lib, body_of)
+    fps = {doc_id: fp for doc_id, fp, _ in pending}
     old = {} if opts.full else cache.search_docs()
-    index_exists = opts.index.exists()
-    full = opts.full or not old or not index_exists
-    changed_docs = [d for d, fp in docs if full or old.get(d.id) != fp]
+    full = opts.full or not old or not opts.index.exists()
+    changed_docs = [make() for doc_id, fp, make in pending if full or old.get(doc_id) != fp]
     removed = set(old) - set(fps)
     stats: dict[str, Any] = {}
     if changed_docs or removed or full:

@@ -1,20 +1,21 @@
 """The build cache: a small SQLite database beside the output, plus the parsed records.
 
 A pure cache: deleting it only costs time. It remembers, per content file, its size, mtime and hash
-(the hash decides; size and mtime only spare re-reading unchanged files), and per output file the
-dependency key it was rendered with, the templates it loaded and the hash of its bytes.
+(the hash decides; size and mtime only spare re-reading unchanged files) and what parsing it gave
+(product descriptions in a table of their own, read only for the pages that show them), and per
+output file the dependency key it was rendered with, the templates it loaded and the hash of its
+bytes.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class BuildCache:
             CREATE TABLE IF NOT EXISTS files (rel TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
             CREATE TABLE IF NOT EXISTS artifacts (path TEXT PRIMARY KEY, key TEXT, sha TEXT, templates TEXT);
             CREATE TABLE IF NOT EXISTS search_docs (id TEXT PRIMARY KEY, fp TEXT);
+            CREATE TABLE IF NOT EXISTS records (rel TEXT PRIMARY KEY, sha TEXT, data BLOB);
+            CREATE TABLE IF NOT EXISTS bodies (rel TEXT PRIMARY KEY, html TEXT);
         """)
         if self.meta("schema") != str(SCHEMA):
             self.clear()
@@ -43,12 +46,8 @@ class BuildCache:
 
     def clear(self) -> None:
         with self.db:
-            for table in ("meta", "files", "artifacts", "search_docs"):
+            for table in ("meta", "files", "artifacts", "search_docs", "records", "bodies"):
                 self.db.execute(f"DELETE FROM {table}")
-        try:
-            os.unlink(self.directory / "records.pickle")
-        except FileNotFoundError:
-            pass
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
@@ -68,27 +67,35 @@ class BuildCache:
     def search_docs(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, fp FROM search_docs"))
 
-    def load_records(self) -> dict[str, Any]:
-        try:
-            with open(self.directory / "records.pickle", "rb") as f:
-                return pickle.load(f)
-        except (FileNotFoundError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
-            return {}
+    def load_records(self) -> dict[str, tuple[str, Any]]:
+        """rel -> (content hash, Parsed) as stored by the last build (product bodies left out)."""
+        out = {}
+        for rel, sha, data in self.db.execute("SELECT rel, sha, data FROM records"):
+            try:
+                out[rel] = (sha, pickle.loads(data))
+            except Exception:  # a record pickled by another version: parse that file again
+                continue
+        return out
+
+    def body(self, rel: str) -> str | None:
+        row = self.db.execute("SELECT html FROM bodies WHERE rel = ?", (rel,)).fetchone()
+        return row[0] if row else None
 
     def save(self, *, files: dict[str, tuple[int, int, str]] | None, artifacts: dict[str, ArtifactState],
-             replace_all: bool, removed: list[str], records: dict[str, Any] | None, meta: dict[str, str],
-             search_docs: dict[str, str] | None = None) -> None:
-        """Record a finished build. ``None`` means "unchanged, keep what is stored"."""
-        if records is not None:
-            tmp = self.directory / "records.pickle.tmp"
-            with open(tmp, "wb") as f:
-                pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.directory / "records.pickle")
+             replace_all: bool, removed: list[str], records: dict[str, tuple[str, Any]], records_gone: list[str],
+             bodies: dict[str, str], meta: dict[str, str], search_docs: dict[str, str] | None = None) -> None:
+        """Record a finished build. ``files``/``search_docs`` None means "unchanged, keep what is stored"."""
         with self.db:
             if files is not None:
                 self.db.execute("DELETE FROM files")
                 self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
                                     [(rel, s, m, h) for rel, (s, m, h) in files.items()])
+            self.db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                                [(rel, sha, pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
+                                 for rel, (sha, parsed) in records.items()])
+            self.db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?)", list(bodies.items()))
+            self.db.executemany("DELETE FROM records WHERE rel = ?", [(r,) for r in records_gone])
+            self.db.executemany("DELETE FROM bodies WHERE rel = ?", [(r,) for r in records_gone])
             if replace_all:
                 self.db.execute("DELETE FROM artifacts")
             self.db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",

@@ -11,7 +11,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from .model import Library
+from .model import Library, Product
 
 
 def _dumps(data: Any) -> bytes:
@@ -19,21 +19,34 @@ def _dumps(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
+def catalog_entry(p: Product) -> tuple[str, str]:
+    """A product's catalog.json entry and the part of it the catalog version covers, as JSON text."""
+    entry = {
+        "sku": p.sku, "slug": p.slug, "url": p.url, "title": p.title, "category": p.category,
+        "price_minor": p.price_minor, "currency": p.currency,
+        "compare_at_minor": p.compare_at_minor, "stock": p.stock,
+        "variants": [{"sku": v.sku, "options": v.options, "price_minor": v.price_minor,
+                      "compare_at_minor": v.compare_at_minor, "stock": v.stock} for v in p.variants],
+    }
+    priced = [p.sku, p.price_minor, p.currency, p.title, [[v.sku, v.price_minor, v.options] for v in p.variants]]
+    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")),
+            json.dumps(priced, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+
+
 def catalog_json(lib: Library) -> bytes:
-    products = []
+    """``{"schema": 1, "version": sha256 of the priced catalog, "currency", "products": [...]}``.
+
+    Assembled from the entries computed when each product file was parsed, so a rebuild after one
+    edit does not serialise 10,000 products again.
+    """
+    entries = []
     for p in sorted(lib.products, key=lambda p: p.sku):
-        products.append({
-            "sku": p.sku, "slug": p.slug, "url": p.url, "title": p.title, "category": p.category,
-            "price_minor": p.price_minor, "currency": p.currency,
-            "compare_at_minor": p.compare_at_minor, "stock": p.stock,
-            "variants": [{"sku": v.sku, "options": v.options, "price_minor": v.price_minor,
-                          "compare_at_minor": v.compare_at_minor, "stock": v.stock} for v in p.variants],
-        })
-    priced = json.dumps([[p["sku"], p["price_minor"], p["currency"], p["title"],
-                          [[v["sku"], v["price_minor"], v["options"]] for v in p["variants"]]] for p in products],
-                        ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    version = hashlib.sha256(priced.encode("utf-8")).hexdigest()
-    return _dumps({"schema": 1, "version": version, "currency": lib.site.currency, "products": products})
+        entry, priced = (p.catalog_entry, p.priced_entry) if p.catalog_entry else catalog_entry(p)
+        entries.append((entry, priced))
+    version = hashlib.sha256(("[" + ",".join(pr for _, pr in entries) + "]").encode("utf-8")).hexdigest()
+    head = json.dumps({"schema": 1, "version": version, "currency": lib.site.currency},
+                      ensure_ascii=False, separators=(",", ":"))[:-1]
+    return (head + ',"products":[' + ",".join(e for e, _ in entries) + "]}\n").encode("utf-8")
 
 
 def policies_json(lib: Library) -> bytes:

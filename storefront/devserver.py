@@ -31,21 +31,28 @@ var es=new EventSource("%s");
 function overlay(errors){var d=document.getElementById("sf-build-errors");if(!d){d=document.createElement("div");
 d.id="sf-build-errors";d.setAttribute("role","alert");d.style.cssText="position:fixed;inset:0;z-index:99999;background:rgba(20,0,0,.92);color:#fff;font:14px/1.6 monospace;padding:24px;overflow:auto;white-space:pre-wrap";
 document.body.appendChild(d);}d.textContent="构建失败 / Build failed:\\n\\n"+errors.join("\\n");}
-es.addEventListener("build",function(e){var m=JSON.parse(e.data);if(m.generation<=window.__sfGen)return;
-if(m.ok){location.reload();}else{window.__sfGen=m.generation;overlay(m.errors);}});
+es.addEventListener("build",function(e){var m=JSON.parse(e.data);
+if(!m.ok){overlay(m.errors);}else if(m.generation>window.__sfGen){location.reload();}});
 window.__sfGen=%d;})();</script>"""
 
 
 class LiveState:
-    """The latest build result, for the event stream."""
+    """The latest build result, for the event stream, and the generation of the last good build.
+
+    Pages carry the last good generation (what output/ holds), not the latest one: a page opened
+    while the build is broken must still show the error overlay, and reload once a build succeeds.
+    """
 
     def __init__(self) -> None:
         self.result = BuildResult(True)
+        self.good_generation = 0
         self.cond = threading.Condition()
 
     def publish(self, result: BuildResult) -> None:
         with self.cond:
             self.result = result
+            if result.ok:
+                self.good_generation = result.generation
             self.cond.notify_all()
 
     def event(self) -> bytes:
@@ -80,7 +87,7 @@ def make_app(output: Path, live: LiveState | None = None,
         if ctype.startswith("text/") or ctype in ("application/json", "application/javascript", "image/svg+xml"):
             ctype += "; charset=utf-8"
         if live is not None and target.suffix == ".html":
-            script = (RELOAD_SCRIPT % (EVENTS, live.result.generation)).encode("utf-8")
+            script = (RELOAD_SCRIPT % (EVENTS, live.good_generation)).encode("utf-8")
             data = data.replace(b"</body>", script + b"</body>", 1) if b"</body>" in data else data + script
         cache = "no-cache" if live is not None or target.suffix in (".html", ".json", ".xml") else "public, max-age=3600"
         start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(data))), ("Cache-Control", cache)])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import os
 import re
 import tomllib
 import zoneinfo
@@ -27,8 +26,10 @@ from . import frontmatter
 from .errors import Problem, Problems
 from .frontmatter import BadDate, Document, DocumentError
 from .markup import excerpt, plain_text, render_markdown
+from .sources import display
 from .model import (Category, HelpArticle, HelpSection, Library, Page, PolicyVersion, Product, Site,
                     Variant)
+from .datafiles import catalog_entry
 from .money import is_currency, parse_price
 
 PRODUCT_KEYS = ("sku", "title", "price", "category", "slug", "currency", "compare_at_price", "stock",
@@ -45,21 +46,6 @@ RESERVED_PAGE_SLUGS = frozenset({"products", "categories", "help", "privacy", "s
                                  "account", "static", "media", "api", "pay", "sandbox", "sitemap.xml",
                                  "robots.txt", "404.html", "catalog.json", "policies.json", "index.html"})
 PAYMENT_METHODS = ("paypal", "wechat", "alipay", "bank_transfer")
-IGNORED_NAMES = re.compile(r"(^\.|~$|\.swp$|\.swx$|\.tmp$|^#.*#$|\.bak$)")
-LOCK_NAME = "versions.lock"
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of the content tree."""
-
-    rel: str
-    """Path relative to the content directory, with '/'."""
-    kind: str
-    """site, category, product, help_section, help_article, policy, page, media, lock."""
-    path: Path
-    stat: tuple[int, int]
-    """(size, mtime_ns): a hint only; the content hash decides."""
 
 
 @dataclass
@@ -72,64 +58,6 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
     body_md: str = ""
-
-
-def scan(content_dir: Path) -> tuple[list[SourceFile], Problems]:
-    """List every content file with its kind; files in unexpected places are problems."""
-    files: list[SourceFile] = []
-    problems = Problems()
-    root = str(content_dir)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not IGNORED_NAMES.search(d))
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        for name in sorted(filenames):
-            if IGNORED_NAMES.search(name):
-                continue
-            rel = rel_dir + name
-            kind = _kind_of(rel)
-            path = Path(dirpath, name)
-            if kind is None:
-                if name.endswith((".md", ".toml")):
-                    problems.add(display(content_dir, rel), None,
-                                 "this file is not in a known content location. Fix: put products under "
-                                 "products/, categories under categories/, help under help/<section>/, "
-                                 "policies under privacy/, pages under pages/")
-                continue
-            st = path.stat()
-            files.append(SourceFile(rel, kind, path, (st.st_size, st.st_mtime_ns)))
-    return files, problems
-
-
-def _kind_of(rel: str) -> str | None:
-    parts = rel.split("/")
-    top = parts[0]
-    if rel == "site.toml":
-        return "site"
-    if top == "media" and len(parts) > 1:
-        return "media"
-    if not rel.endswith(".md"):
-        return "lock" if rel == f"privacy/{LOCK_NAME}" else None
-    if top == "categories" and len(parts) == 2:
-        return "category"
-    if top == "products" and len(parts) >= 2:
-        return "product"
-    if top == "help" and len(parts) == 3:
-        return "help_section" if parts[2] == "_section.md" else "help_article"
-    if top == "privacy" and len(parts) == 2:
-        return "policy"
-    if top == "pages" and len(parts) == 2:
-        return "page"
-    return None
-
-
-def display(content_dir: Path, rel: str) -> str:
-    """How a content path is shown in messages: relative to the working directory when inside it."""
-    full = Path(content_dir, rel)
-    try:
-        return str(full.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(full)
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,11 +383,13 @@ def _parse_product(result: Parsed, shown: str, doc: Document, stem: str, rel: st
     if result.problems:
         return
     body_html, text = _body(doc)
-    result.record = Product(
+    product = Product(
         sku=sku, title=title, slug=slug, category=category, price_minor=price or 0, currency=currency,
-        compare_at_minor=compare_at, stock=stock, tags=tags, images=tuple(f"/media/{quote(n)}" for n in images), variants=tuple(variants),
-        draft=draft, publish_at=publish_at, body_html=body_html, description=excerpt(text), text=text,
-        extra=extra, source=shown, fingerprint=fp)
+        compare_at_minor=compare_at, stock=stock, tags=tags, images=tuple(f"/media/{quote(n)}" for n in images),
+        variants=tuple(variants), draft=draft, publish_at=publish_at, body_html=body_html,
+        description=excerpt(text), extra=extra, source=shown, fingerprint=fp, body_key=rel)
+    entry, priced = catalog_entry(product)
+    result.record = replace(product, catalog_entry=entry, priced_entry=priced)
 
 
 def _check_slug(f: _Fields, key: str, slug: str) -> None:

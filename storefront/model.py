@@ -84,14 +84,20 @@ class Product:
     variants: tuple[Variant, ...]
     draft: bool
     publish_at: dt.date | None
-    body_html: Markup
+    body_html: Markup | None
+    """The rendered description. None in records read back from the build cache: at 10,000
+    products the bodies stay on disk until a page that shows one is rendered."""
     description: str
     """Plain text, at most 160 characters, for meta tags and search snippets."""
-    text: str
-    """The whole body as plain text (for the search index)."""
     extra: dict[str, Any]
     source: str
     fingerprint: str
+    body_key: str = ""
+    """The file's path relative to the content directory: where the build cache keeps the body."""
+    catalog_entry: str = ""
+    """This product's entry of catalog.json, as JSON text (computed once, when the file is parsed)."""
+    priced_entry: str = ""
+    """What the catalog version hash covers for this product, as JSON text."""
 
     @property
     def url(self) -> str:

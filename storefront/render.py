@@ -12,9 +12,9 @@ import datetime as dt
 import hashlib
 import os
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import jinja2
@@ -22,7 +22,7 @@ from babel.dates import format_date
 from markupsafe import Markup
 
 from .errors import Problem, Problems
-from .model import Category, CategoryNode, Library, PolicyVersion, Product
+from .model import Category, CategoryNode, Library, Product
 from .money import format_money, wire_amount
 
 PER_PAGE = 24
@@ -67,13 +67,19 @@ def template_names(templates_dir: Path) -> list[str]:
     return names
 
 
-def check_templates(env: jinja2.Environment, templates_dir: Path, problems: Problems) -> dict[str, str]:
-    """Compile every template; returns name -> hash of its source. Syntax errors become problems."""
+def check_templates(env: jinja2.Environment, templates_dir: Path, problems: Problems,
+                    skip: dict[str, str] | None = None) -> dict[str, str]:
+    """Compile every template; returns name -> hash of its source. Syntax errors become problems.
+
+    Templates whose hash is in ``skip`` (they compiled in the last successful build) are not parsed again.
+    """
     hashes = {}
     for name in template_names(templates_dir):
         path = templates_dir / name
         data = path.read_bytes()
         hashes[name] = hashlib.sha256(data).hexdigest()[:16]
+        if skip and skip.get(name) == hashes[name]:
+            continue
         try:
             source = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -146,8 +152,10 @@ def page_path(url: str) -> str:
 class Renderer:
     """Builds each page's context from the Library and renders it with the theme."""
 
-    def __init__(self, library: Library, env: RecordingEnvironment, assets: dict[str, Asset], templates_dir: Path):
+    def __init__(self, library: Library, env: RecordingEnvironment, assets: dict[str, Asset], templates_dir: Path,
+                 body_of: Callable[[Product], Markup] | None = None):
         self.lib = library
+        self.body_of = body_of or (lambda p: p.body_html or Markup(""))
         self.env = env
         self.assets = assets
         self.templates_dir = templates_dir
@@ -322,6 +330,8 @@ class Renderer:
             return "index.html", dict(featured=self.featured(), top_categories=self.tree, breadcrumbs=[]), "/"
         if kind == "product":
             p = lib.products[arg]
+            if p.body_html is None:
+                p = replace(p, body_html=self.body_of(p))
             chain = self.category_chain(p.category)
             crumbs = [home] + [(c.title, c.url) for c in chain] + [(p.title, None)]
             return "product.html", dict(product=p, category=lib.categories.get(p.category), related=self.related(p),

@@ -1,0 +1,96 @@
+"""Listing the content tree: which files there are, of which kind, with their size and mtime.
+
+Kept free of heavy imports: a no-op rebuild only scans and compares (see ``builder._world_key``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Problems
+
+IGNORED_NAMES = re.compile(r"(^\.|~$|\.swp$|\.swx$|\.tmp$|^#.*#$|\.bak$)")
+LOCK_NAME = "versions.lock"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the content tree."""
+
+    rel: str
+    """Path relative to the content directory, with '/'."""
+    kind: str
+    """site, category, product, help_section, help_article, policy, page, media, lock."""
+    path: Path
+    stat: tuple[int, int]
+    """(size, mtime_ns): a hint only; the content hash decides."""
+
+
+def scan(content_dir: Path) -> tuple[list[SourceFile], Problems]:
+    """List every content file with its kind; files in unexpected places are problems."""
+    files: list[SourceFile] = []
+    problems = Problems()
+    root = str(content_dir)
+    stack = [(root, "")]
+    while stack:
+        directory, rel_dir = stack.pop()
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if IGNORED_NAMES.search(name):
+                continue
+            rel = rel_dir + name
+            if entry.is_dir():
+                subdirs.append((entry.path, rel + "/"))
+                continue
+            kind = _kind_of(rel)
+            if kind is None:
+                if name.endswith((".md", ".toml")):
+                    problems.add(display(content_dir, rel), None,
+                                 "this file is not in a known content location. Fix: put products under "
+                                 "products/, categories under categories/, help under help/<section>/, "
+                                 "policies under privacy/, pages under pages/")
+                continue
+            st = entry.stat()
+            files.append(SourceFile(rel, kind, Path(entry.path), (st.st_size, st.st_mtime_ns)))
+        stack.extend(reversed(subdirs))
+    files.sort(key=lambda f: f.rel)
+    return files, problems
+
+
+def _kind_of(rel: str) -> str | None:
+    parts = rel.split("/")
+    top = parts[0]
+    if rel == "site.toml":
+        return "site"
+    if top == "media" and len(parts) > 1:
+        return "media"
+    if not rel.endswith(".md"):
+        return "lock" if rel == f"privacy/{LOCK_NAME}" else None
+    if top == "categories" and len(parts) == 2:
+        return "category"
+    if top == "products" and len(parts) >= 2:
+        return "product"
+    if top == "help" and len(parts) == 3:
+        return "help_section" if parts[2] == "_section.md" else "help_article"
+    if top == "privacy" and len(parts) == 2:
+        return "policy"
+    if top == "pages" and len(parts) == 2:
+        return "page"
+    return None
+
+
+def display(content_dir: Path, rel: str) -> str:
+    """How a content path is shown in messages: relative to the working directory when inside it."""
+    full = Path(content_dir, rel)
+    try:
+        return str(full.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
