@@ -56,6 +56,8 @@ def make_parser() -> argparse.ArgumentParser:
             p.add_argument("--full", action="store_true", help="ignore the build cache and render everything")
             p.add_argument("--jobs", type=_jobs, default=0, help="worker processes (default: one per core)")
             p.add_argument("--quiet", action="store_true", help="print errors only")
+            p.add_argument("--no-search", dest="search", action="store_false",
+                           help="skip the search index (for a site served without the checkout service)")
 
     for name, helptext in (("build", "build the site (the default)"), ("watch", "build, then rebuild on change"),
                            ("serve", "watch and serve the site on a local port")):
@@ -76,7 +78,8 @@ def options_from(args: argparse.Namespace) -> BuildOptions:
                         output=getattr(args, "output", Path("output")),
                         index=getattr(args, "index", Path("search_index")),
                         drafts=args.drafts, now=args.now, full=getattr(args, "full", False),
-                        jobs=getattr(args, "jobs", 0), quiet=getattr(args, "quiet", False))
+                        jobs=getattr(args, "jobs", 0), quiet=getattr(args, "quiet", False),
+                        search=getattr(args, "search", True))
 
 
 def report_errors(exc: ContentError) -> None:

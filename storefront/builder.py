@@ -120,7 +120,8 @@ class Loaded:
     template_hashes: dict[str, str]
     env: Any
     now: dt.date
-    files_dirty: bool
+    known_files: dict[str, tuple[int, int, str]]
+    """What the cache knew of the files before this build."""
 
 
 def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None,
@@ -155,7 +156,7 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
         if src.kind == "site":
             continue
         if src.kind == "lock":
-            lock_text = src.path.read_text("utf-8")
+            lock_text = Path(src.path).read_text("utf-8")
             continue
         known = known_files.get(src.rel)
         if known and known[:2] == src.stat and (src.kind == "media" or src.rel in records):
@@ -183,7 +184,7 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
     lock_shown = display(content, f"privacy/{LOCK_NAME}")
     new_lock = check_lock(library.policies, lock_text, lock_shown, now, problems)
 
-    env = make_environment(opts.templates)
+    env = make_environment(opts.templates, cache.directory / "templates" if cache is not None else None)
     template_hashes: dict[str, str] = {}
     if not opts.templates.is_dir():
         problems.add(str(opts.templates), None, "templates directory not found. Fix: pass --templates DIR")
@@ -191,8 +192,7 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
         checked = _json_meta(cache, "templates_ok") if reuse else {}
         template_hashes = check_templates(env, opts.templates, problems, skip=checked)
     problems.raise_if_any()
-    return Loaded(library, files, fresh, gone, new_lock, lock_text, template_hashes, env, now,
-                  files_dirty=files != known_files)
+    return Loaded(library, files, fresh, gone, new_lock, lock_text, template_hashes, env, now, known_files)
 
 
 def _json_meta(cache: BuildCache | None, key: str) -> dict[str, str]:
@@ -201,8 +201,9 @@ def _json_meta(cache: BuildCache | None, key: str) -> dict[str, str]:
     return json.loads(raw) if raw else {}
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+def _file_hash(path: Path | str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:20]
 
 
 _WORK: dict[str, Any] = {}
@@ -210,7 +211,8 @@ _WORK: dict[str, Any] = {}
 
 def _parse_one(content: Path, src: SourceFile, site: Any, cached: dict[str, tuple[str, Parsed]]) -> tuple[str, Parsed | None]:
     from .loader import parse_file
-    data = src.path.read_bytes()
+    with open(src.path, "rb") as f:
+        data = f.read()
     digest = hashlib.sha256(data).hexdigest()[:20]
     old = cached.get(src.rel)
     if old and old[0] == digest:
@@ -298,31 +300,34 @@ def _write(path: Path, data: bytes) -> None:
 # the whole build
 
 class BodyStore:
-    """Product descriptions: those parsed by this build from memory, the others from the cache.
+    """Product descriptions (HTML and meta text): parsed by this build, or read back from the cache.
 
     Each process (forked render workers included) opens its own connection to the cache database.
     """
 
-    def __init__(self, fresh: dict[str, Any], db_path: Path | None):
+    def __init__(self, fresh: dict[str, tuple[str, str]], db_path: Path):
         self.fresh = fresh
         self.db_path = db_path
         self._conn: Any = None
         self._pid = 0
 
-    def __call__(self, product: Product) -> Any:
-        from markupsafe import Markup
+    def complete(self, product: Product) -> Product:
+        """The product with ``body_html`` and ``description`` filled in."""
         if product.body_html is not None:
-            return product.body_html
-        if product.body_key in self.fresh:
-            return self.fresh[product.body_key]
-        if self.db_path is None:
-            return Markup("")
-        if self._conn is None or self._pid != os.getpid():
-            import sqlite3
-            self._conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-            self._pid = os.getpid()
-        row = self._conn.execute("SELECT html FROM bodies WHERE rel = ?", (product.body_key,)).fetchone()
-        return Markup(row[0] if row else "")
+            return product
+        from markupsafe import Markup
+        found = self.fresh.get(product.body_key)
+        if found is None:
+            if self._conn is None or self._pid != os.getpid():
+                import sqlite3
+                self._conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+                self._pid = os.getpid()
+            found = self._conn.execute("SELECT html, description FROM bodies WHERE rel = ?",
+                                       (product.body_key,)).fetchone() or ("", "")
+        return replace(product, body_html=Markup(found[0]), description=found[1])
+
+    def body(self, product: Product) -> Any:
+        return self.complete(product).body_html
 
 
 def check(opts: BuildOptions) -> Library:
@@ -374,11 +379,12 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     loaded = load(opts, cache, progress, scanned)
     report.parsed = len(loaded.fresh)
     lib = loaded.library
-    bodies = BodyStore({rel: parsed.record.body_html for rel, (_, parsed) in loaded.fresh.items()
-                        if parsed.kind == "product" and parsed.record is not None},
+    fresh_products = {rel: parsed for rel, (_, parsed) in loaded.fresh.items()
+                      if parsed.kind == "product" and parsed.record is not None}
+    bodies = BodyStore({rel: (str(p.record.body_html), p.record.description) for rel, p in fresh_products.items()},
                        cache.directory / "build.sqlite")
     assets = collect_assets(opts.templates)
-    renderer = Renderer(lib, loaded.env, assets, opts.templates, body_of=bodies)
+    renderer = Renderer(lib, loaded.env, assets, opts.templates, complete=bodies.complete)
     fragments = _render_fragments(renderer)
     artifacts = renderer.plan()
     _check_collisions(artifacts, lib)
@@ -418,8 +424,10 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
 
     # Data files, assets and media: compared by content, written when different.
     html_urls = [_url_of(a.path) for a in artifacts if a.kind not in ("shell", "notfound")]
+    entries = {rel: p.catalog for rel, p in fresh_products.items()}
+    stored_entries = cache.catalog_entries() if len(entries) < len(lib.products) else {}
     data_files: dict[str, bytes | Path] = {
-        "catalog.json": catalog_json(lib),
+        "catalog.json": catalog_json(lib, lambda p: entries.get(p.body_key) or stored_entries[p.body_key]),
         "policies.json": policies_json(lib),
         "sitemap.xml": sitemap_xml(lib, sorted(html_urls)),
         "robots.txt": robots_txt(lib),
@@ -428,7 +436,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
         data_files[asset.url.lstrip("/")] = asset.source
     for rel in lib.media:
         data_files[f"media/{rel}"] = opts.content / "media" / rel
-    search_files, report.search, search_state = _search_stage(opts, lib, cache, bodies)
+    search_files, report.search, search_state = _search_stage(opts, lib, cache, bodies.body)
     data_files.update(search_files)
     for rel, src in data_files.items():
         if isinstance(src, Path):
@@ -453,12 +461,12 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
         _atomic_write(opts.content / "privacy" / LOCK_NAME, loaded.lock_text.encode("utf-8"))
         scanned = scan(opts.content)  # the lock file changed: the next build must not see a change
     report.pages = len(artifacts)
-    cache.save(files=loaded.files if loaded.files_dirty else None,
+    cache.save(files={rel: f for rel, f in loaded.files.items() if loaded.known_files.get(rel) != f},
+               files_gone=[rel for rel in loaded.known_files if rel not in loaded.files],
                artifacts=changed if not previous else {p: s for p, s in changed.items() if previous.get(p) != s},
                replace_all=not previous, removed=removed,
                records={rel: (sha, _without_body(parsed)) for rel, (sha, parsed) in loaded.fresh.items()},
-               records_gone=loaded.gone,
-               bodies={rel: str(html) for rel, html in bodies.fresh.items()},
+               records_gone=loaded.gone, bodies=bodies.fresh, catalog=entries,
                meta={"output_id": _dir_id(opts.output) or "",
                      "parse_key": f"{ENGINE}:{lib.site_fingerprint}:{os.getcwd()}",
                      "templates_ok": json.dumps(loaded.template_hashes, sort_keys=True),
@@ -471,7 +479,7 @@ def _without_body(parsed: Parsed) -> Parsed:
     """What the cache keeps of a parsed product: everything but the description (kept apart)."""
     if parsed.kind != "product" or parsed.record is None:
         return parsed
-    return replace(parsed, record=replace(parsed.record, body_html=None))
+    return replace(parsed, record=replace(parsed.record, body_html=None, description=None), catalog=None)
 
 
 def _search_stage(opts: BuildOptions, lib: Library, cache: BuildCache,

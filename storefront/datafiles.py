@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from .model import Library, Product
@@ -19,8 +19,8 @@ def _dumps(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def catalog_entry(p: Product) -> tuple[str, str]:
-    """A product's catalog.json entry and the part of it the catalog version covers, as JSON text."""
+def catalog_entry(p: Product) -> tuple[bytes, bytes]:
+    """A product's catalog.json entry and the part of it the catalog version covers, as UTF-8 JSON."""
     entry = {
         "sku": p.sku, "slug": p.slug, "url": p.url, "title": p.title, "category": p.category,
         "price_minor": p.price_minor, "currency": p.currency,
@@ -29,24 +29,21 @@ def catalog_entry(p: Product) -> tuple[str, str]:
                       "compare_at_minor": v.compare_at_minor, "stock": v.stock} for v in p.variants],
     }
     priced = [p.sku, p.price_minor, p.currency, p.title, [[v.sku, v.price_minor, v.options] for v in p.variants]]
-    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")),
-            json.dumps(priced, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            json.dumps(priced, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
-def catalog_json(lib: Library) -> bytes:
+def catalog_json(lib: Library, entry_of: Callable[[Product], tuple[bytes, bytes]] = catalog_entry) -> bytes:
     """``{"schema": 1, "version": sha256 of the priced catalog, "currency", "products": [...]}``.
 
-    Assembled from the entries computed when each product file was parsed, so a rebuild after one
-    edit does not serialise 10,000 products again.
+    ``entry_of`` may hand back entries computed when each product file was parsed (the build cache
+    keeps them), so a rebuild after one edit does not serialise 10,000 products again.
     """
-    entries = []
-    for p in sorted(lib.products, key=lambda p: p.sku):
-        entry, priced = (p.catalog_entry, p.priced_entry) if p.catalog_entry else catalog_entry(p)
-        entries.append((entry, priced))
-    version = hashlib.sha256(("[" + ",".join(pr for _, pr in entries) + "]").encode("utf-8")).hexdigest()
+    entries = [entry_of(p) for p in sorted(lib.products, key=lambda p: p.sku)]
+    version = hashlib.sha256(b"[" + b",".join(pr for _, pr in entries) + b"]").hexdigest()
     head = json.dumps({"schema": 1, "version": version, "currency": lib.site.currency},
-                      ensure_ascii=False, separators=(",", ":"))[:-1]
-    return (head + ',"products":[' + ",".join(e for e, _ in entries) + "]}\n").encode("utf-8")
+                      ensure_ascii=False, separators=(",", ":"))[:-1].encode("utf-8")
+    return head + b',"products":[' + b",".join(e for e, _ in entries) + b"]}\n"
 
 
 def policies_json(lib: Library) -> bytes:

@@ -58,6 +58,8 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
     body_md: str = ""
+    catalog: tuple[bytes, bytes] | None = None
+    """Products: the catalog.json entry and its priced part (see datafiles.catalog_entry)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,8 +390,8 @@ def _parse_product(result: Parsed, shown: str, doc: Document, stem: str, rel: st
         compare_at_minor=compare_at, stock=stock, tags=tags, images=tuple(f"/media/{quote(n)}" for n in images),
         variants=tuple(variants), draft=draft, publish_at=publish_at, body_html=body_html,
         description=excerpt(text), extra=extra, source=shown, fingerprint=fp, body_key=rel)
-    entry, priced = catalog_entry(product)
-    result.record = replace(product, catalog_entry=entry, priced_entry=priced)
+    result.record = product
+    result.catalog = catalog_entry(product)
 
 
 def _check_slug(f: _Fields, key: str, slug: str) -> None:

@@ -6,7 +6,6 @@ import html
 import re
 import threading
 
-import markdown
 from markupsafe import Markup
 
 _EXTENSIONS = ["tables", "fenced_code", "sane_lists", "attr_list", "def_list"]
@@ -16,6 +15,7 @@ _local = threading.local()
 def render_markdown(text: str) -> Markup:
     md = getattr(_local, "md", None)
     if md is None:
+        import markdown  # imported on first use: a rebuild that parses nothing never needs it
         md = _local.md = markdown.Markdown(extensions=_EXTENSIONS, output_format="html")
     else:
         md.reset()

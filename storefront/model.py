@@ -87,17 +87,13 @@ class Product:
     body_html: Markup | None
     """The rendered description. None in records read back from the build cache: at 10,000
     products the bodies stay on disk until a page that shows one is rendered."""
-    description: str
-    """Plain text, at most 160 characters, for meta tags and search snippets."""
+    description: str | None
+    """Plain text, at most 160 characters, for meta tags; None with body_html."""
     extra: dict[str, Any]
     source: str
     fingerprint: str
     body_key: str = ""
     """The file's path relative to the content directory: where the build cache keeps the body."""
-    catalog_entry: str = ""
-    """This product's entry of catalog.json, as JSON text (computed once, when the file is parsed)."""
-    priced_entry: str = ""
-    """What the catalog version hash covers for this product, as JSON text."""
 
     @property
     def url(self) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
@@ -41,7 +41,8 @@ class RecordingEnvironment(jinja2.Environment):
         return super()._load_template(name, globals)
 
 
-def make_environment(templates_dir: Path) -> RecordingEnvironment:
+def make_environment(templates_dir: Path, bytecode_dir: Path | None = None) -> RecordingEnvironment:
+    """The theme's environment; with ``bytecode_dir``, compiled templates are kept there between builds."""
     env = RecordingEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         autoescape=True,
@@ -50,6 +51,7 @@ def make_environment(templates_dir: Path) -> RecordingEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         extensions=["jinja2.ext.do"],
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(bytecode_dir)) if bytecode_dir else None,
     )
     # Chinese stays readable in JSON-LD; Jinja still escapes <, >, & and ' for the HTML context.
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
@@ -153,9 +155,10 @@ class Renderer:
     """Builds each page's context from the Library and renders it with the theme."""
 
     def __init__(self, library: Library, env: RecordingEnvironment, assets: dict[str, Asset], templates_dir: Path,
-                 body_of: Callable[[Product], Markup] | None = None):
+                 complete: Callable[[Product], Product] | None = None):
         self.lib = library
-        self.body_of = body_of or (lambda p: p.body_html or Markup(""))
+        self.complete = complete or (lambda p: p)
+        """Fills in a product's description when the build cache left it out."""
         self.env = env
         self.assets = assets
         self.templates_dir = templates_dir
@@ -240,11 +243,14 @@ class Renderer:
     def related(self, product: Product) -> list[Product]:
         """The next products of the same category, wrapping around: stable and cheap to compute."""
         siblings = self.by_category.get(product.category, [])
-        if len(siblings) <= 1:
+        n = len(siblings)
+        if n <= 1:
             return []
-        i = self.position[product.sku]
-        n = min(RELATED, len(siblings) - 1)
-        return [siblings[(i + k) % len(siblings)] for k in range(1, n + 1)]
+        i = self.position[product.sku] + 1
+        ring = siblings[i:i + RELATED]
+        if len(ring) < RELATED:
+            ring += siblings[:min(RELATED, n - 1) - len(ring)]
+        return ring
 
     def featured(self) -> list[Product]:
         """Products on sale first, then the rest, never sold-out ones."""
@@ -330,8 +336,7 @@ class Renderer:
             return "index.html", dict(featured=self.featured(), top_categories=self.tree, breadcrumbs=[]), "/"
         if kind == "product":
             p = lib.products[arg]
-            if p.body_html is None:
-                p = replace(p, body_html=self.body_of(p))
+            p = self.complete(p)
             chain = self.category_chain(p.category)
             crumbs = [home] + [(c.title, c.url) for c in chain] + [(p.title, None)]
             return "product.html", dict(product=p, category=lib.categories.get(p.category), related=self.related(p),
@@ -453,9 +458,5 @@ def _template_problem(exc: BaseException, templates_dir: Path, name: str, url: s
 
 
 def _hash(parts: tuple[str, ...] | list[str]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for p in parts:
-        h.update(p.encode())
-        h.update(b"\0")
-    return h.hexdigest()
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
 
