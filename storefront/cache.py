@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = 4
+_TABLES = ("meta", "files", "artifacts", "search_docs", "records", "bodies", "catalog")
 
 
 @dataclass(frozen=True)
@@ -28,29 +29,43 @@ class ArtifactState:
 
 
 class BuildCache:
+    """The cache of one output directory (``.<output>-cache/`` beside it)."""
+
     def __init__(self, directory: Path):
         self.directory = directory
         (directory / "templates").mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(directory / "build.sqlite", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS files (rel TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
-            CREATE TABLE IF NOT EXISTS artifacts (path TEXT PRIMARY KEY, key TEXT, sha TEXT, templates TEXT);
-            CREATE TABLE IF NOT EXISTS search_docs (id TEXT PRIMARY KEY, fp TEXT);
-            CREATE TABLE IF NOT EXISTS records (rel TEXT PRIMARY KEY, sha TEXT, data BLOB);
-            CREATE TABLE IF NOT EXISTS bodies (rel TEXT PRIMARY KEY, html TEXT, description TEXT);
-            CREATE TABLE IF NOT EXISTS catalog (rel TEXT PRIMARY KEY, entry BLOB, priced BLOB);
-        """)
-        if self.meta("schema") != str(SCHEMA):
-            self.clear()
-            self.set_meta({"schema": str(SCHEMA)})
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError:  # damaged (a crash with synchronous=OFF): it is only a cache
+            for suffix in ("", "-wal", "-shm"):
+                (directory / f"build.sqlite{suffix}").unlink(missing_ok=True)
+            self.db = self._open()
 
-    def clear(self) -> None:
-        with self.db:
-            for table in ("meta", "files", "artifacts", "search_docs", "records", "bodies", "catalog"):
-                self.db.execute(f"DELETE FROM {table}")
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.directory / "build.sqlite", isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # A pure cache: if a crash damages it, __init__ starts a new one; never worth an fsync.
+            db.execute("PRAGMA synchronous=OFF")
+            db.executescript("""
+                CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS files (rel TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
+                CREATE TABLE IF NOT EXISTS artifacts (path TEXT PRIMARY KEY, key TEXT, sha TEXT, templates TEXT);
+                CREATE TABLE IF NOT EXISTS search_docs (id TEXT PRIMARY KEY, fp TEXT);
+                CREATE TABLE IF NOT EXISTS records (rel TEXT PRIMARY KEY, sha TEXT, data BLOB);
+                CREATE TABLE IF NOT EXISTS bodies (rel TEXT PRIMARY KEY, html TEXT, description TEXT);
+                CREATE TABLE IF NOT EXISTS catalog (rel TEXT PRIMARY KEY, entry BLOB, priced BLOB);
+            """)
+            row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+            if row is None or row[0] != str(SCHEMA):
+                with db:
+                    for table in _TABLES:
+                        db.execute(f"DELETE FROM {table}")
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()

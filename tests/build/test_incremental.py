@@ -167,3 +167,15 @@ def test_deleting_the_cache_only_costs_time(minimal_site: Path) -> None:
     report = build(options(minimal_site))
     assert report.rendered == report.pages
     assert tree(minimal_site / "output") == before
+
+
+def test_a_damaged_cache_is_replaced_not_fatal(minimal_site: Path) -> None:
+    build(options(minimal_site))
+    before = tree(minimal_site / "output")
+    db = options(minimal_site).cache_dir / "build.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    report = build(options(minimal_site))
+    assert report.rendered == report.pages
+    assert tree(minimal_site / "output") == before
