@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from storefront.builder import BuildOptions, Progress, build, check
-from storefront.errors import ContentError
+from storefront.errors import BuildError, ContentError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,6 +94,9 @@ def run_build(opts: BuildOptions) -> int:
         report = build(opts, progress)
     except ContentError as exc:
         report_errors(exc)
+        return 1
+    except BuildError as exc:  # e.g. the search index could not be written: say so, no traceback
+        sys.stderr.write(f"build failed: {exc}\nthe previous output was left as it was\n")
         return 1
     if not opts.quiet:
         print(report.summary())

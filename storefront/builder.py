@@ -288,12 +288,17 @@ def _render_chunk(indices: list[int]) -> list[tuple[int, str | None, list[str], 
     return out
 
 
+_made_dirs: set[str] = set()
+
+
 def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    """Write a staged file; each directory is made once per process (pretty URLs mean one per page)."""
+    parent = os.path.dirname(path)
+    if parent not in _made_dirs:
+        os.makedirs(parent, exist_ok=True)
+        _made_dirs.add(parent)
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -405,6 +410,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    _made_dirs.clear()
     changed: dict[str, ArtifactState] = {}
     problems = Problems()
     progress.start("rendering", len(todo))
