@@ -145,9 +145,9 @@ def _version(cmd: list[str]) -> str:
 class Ours:
     name = "ours"
 
-    def __init__(self, work: Path, content: Path, jobs: int):
+    def __init__(self, work: Path, content: Path, jobs: int, search: bool = True):
         self.dir = work / "ours"
-        self.content, self.jobs = content, jobs
+        self.content, self.jobs, self.search = content, jobs, search
         self.output = self.dir / "output"
 
     def clean(self) -> None:
@@ -159,6 +159,8 @@ class Ours:
         cmd = [sys.executable, str(ROOT / "build.py"), "build", "--content", str(self.content),
                "--templates", str(ROOT / "templates"), "--output", str(self.output),
                "--index", str(self.dir / "search_index"), "--quiet", "--jobs", str(self.jobs)]
+        if not self.search:
+            cmd.append("--no-search")  # the same work as Hugo and Pelican do: no search index
         return cmd + ["--full"] if full else cmd
 
     def sync(self) -> None:
@@ -378,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; medians are reported")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2, help="--jobs passed to our build")
+    parser.add_argument("--no-search", action="store_true",
+                        help="build ours without the search index (Hugo and Pelican build none)")
     parser.add_argument("--no-hugo", action="store_true")
     parser.add_argument("--no-pelican", action="store_true")
     parser.add_argument("--workdir", type=Path, help="where stores and outputs go (default: a new temp dir)")
@@ -417,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             print(f"\n-- {n:,} products --", flush=True)
-            tools: list[Any] = [Ours(work, work / "store" / "content", args.jobs)]
+            tools: list[Any] = [Ours(work, work / "store" / "content", args.jobs, search=not args.no_search)]
             if hugo:
                 tools.append(Hugo(work, work / "store" / "content", hugo))
             if pelican:
