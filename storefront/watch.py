@@ -13,12 +13,13 @@ import re
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .builder import BuildOptions, BuildReport, build
-from .errors import ContentError, Problem
+from .errors import BuildError, ContentError, Problem
 
 # Editor droppings: vim swap and backup files, emacs locks, JetBrains safe-write temps, dotfiles.
 IGNORED = re.compile(r"(^|/)(\.[^/]*|#[^/]*#|[^/]*~|[^/]*\.(swp|swx|swo|tmp|bak)|[^/]*___jb_\w+___)$")
@@ -65,10 +66,18 @@ class ChangeQueue:
 
 
 def build_once(opts: BuildOptions, generation: int = 0) -> BuildResult:
+    """One build as the CLI runs it; never raises, so that the watcher outlives any failure."""
     try:
         return BuildResult(True, report=build(opts), generation=generation)
     except ContentError as exc:
         return BuildResult(False, problems=exc.problems, generation=generation)
+    except BuildError as exc:  # not the content's fault, e.g. the search index could not be written
+        return BuildResult(False, problems=[Problem("build", None, str(exc))], generation=generation)
+    except Exception as exc:  # a bug or an OS error: keep watching and serving the last good site
+        traceback.print_exc(file=sys.stderr)
+        message = (f"internal error {type(exc).__name__}: {exc} (traceback in the terminal). The last good "
+                   "site is still served. Fix: save again to retry; if it persists, run `build.py build --full`")
+        return BuildResult(False, problems=[Problem("build", None, message)], generation=generation)
 
 
 def watch_loop(opts: BuildOptions, queue: ChangeQueue, on_result: Callable[[BuildResult], None],

@@ -89,3 +89,39 @@ def test_preview_server_hands_api_to_the_backend(minimal_site: Path) -> None:
     app = webtest.TestApp(make_app(opts.output, None, backend))
     assert app.get("/api/health").json == {"backend": True}
     assert "__storefront" not in app.get("/").text
+
+
+def test_watcher_survives_a_build_that_crashes(minimal_site: Path, monkeypatch) -> None:
+    # Regression: only ContentError was caught, so an OSError or a SearchIndexError ended the
+    # watch thread of `serve` silently and the preview never rebuilt again.
+    import storefront.watch as watch_mod
+    from storefront.search import SearchIndexError
+
+    opts = options(minimal_site)
+    real_build, failures = watch_mod.build, [OSError(28, "No space left on device"),
+                                             SearchIndexError("search_index: building the search index failed")]
+
+    def flaky_build(o, *a, **kw):
+        if failures:
+            raise failures.pop(0)
+        return real_build(o, *a, **kw)
+
+    monkeypatch.setattr(watch_mod, "build", flaky_build)
+    product = str(minimal_site / "content/products/audio/speaker.md")
+    results = run_loop(opts, [[product], [product], [product]], [lambda: None] * 3)
+    assert [r.ok for r in results] == [False, False, True]
+    assert "internal error OSError" in str(results[0].problems[0]) and "last good site" in str(results[0].problems[0])
+    assert "building the search index failed" in str(results[1].problems[0])
+
+
+def test_page_opened_while_broken_carries_the_last_good_generation(minimal_site: Path) -> None:
+    # Regression: pages carried the latest (failed) generation, so a page opened while the build
+    # was broken ignored the failure event and showed no error overlay.
+    opts = options(minimal_site)
+    assert build_once(opts).ok
+    live = LiveState()
+    live.publish(BuildResult(True, generation=3))
+    live.publish(BuildResult(False, generation=4))
+    app = webtest.TestApp(make_app(opts.output, live))
+    assert "window.__sfGen=3;" in app.get("/products/x12/").text
+    assert b'"generation": 4, "ok": false' in live.event()
