@@ -51,6 +51,8 @@ def api(config: Config) -> Callable:
                     check_json_type()
                 result = callback(*args, **kwargs)
             except CheckoutError as exc:
+                if exc.code == "unauthorized":
+                    clear_session_cookie(config)  # no valid session: the pages stop asking
                 return error_response(exc)
             except bottle.HTTPResponse:
                 raise
@@ -124,14 +126,24 @@ def cookie_secure(config: Config) -> bool:
     return not (bottle.request.urlparts.scheme == "http" and host in LOCAL_HOSTS)
 
 
+SIGNED_IN_HINT = "sf_signed_in"
+"""A cookie the pages' scripts may read: "a session probably exists". It carries no secret (the
+session cookie stays HttpOnly); it spares logged-out shoppers an API call that can only answer 401."""
+
+
 def set_session_cookie(config: Config, token: str) -> None:
+    secure = cookie_secure(config)
     bottle.response.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax",
-                               secure=cookie_secure(config), max_age=config.session_absolute_seconds)
+                               secure=secure, max_age=config.session_absolute_seconds)
+    bottle.response.set_cookie(SIGNED_IN_HINT, "1", path="/", samesite="Lax", secure=secure,
+                               max_age=config.session_absolute_seconds)
 
 
 def clear_session_cookie(config: Config) -> None:
+    secure = cookie_secure(config)
     bottle.response.set_cookie(SESSION_COOKIE, "", path="/", httponly=True, samesite="Lax",
-                               secure=cookie_secure(config), max_age=0, expires=0)
+                               secure=secure, max_age=0, expires=0)
+    bottle.response.set_cookie(SIGNED_IN_HINT, "", path="/", samesite="Lax", secure=secure, max_age=0, expires=0)
 
 
 def install_hooks(app: bottle.Bottle, config: Config, db: pw.Database) -> None:

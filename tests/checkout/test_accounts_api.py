@@ -129,10 +129,14 @@ def test_unknown_api_path_is_json_404(api):
     assert answer["error"]["code"] == "not_found"
 
 
+def session_cookie(response) -> str:
+    return next(c for c in response.headers.getall("Set-Cookie") if c.startswith("sf_session="))
+
+
 def test_session_cookie_flags_and_rotation(api, shopper, config):
     body = shopper.register()
     shopper.activate(body)
-    first = shopper.login(body).headers["Set-Cookie"]
+    first = session_cookie(shopper.login(body))
     assert "HttpOnly" in first and "samesite=lax" in first.lower() and "Path=/" in first
     assert "Secure" not in first  # plain HTTP on localhost in development
     old = api.test.cookies["sf_session"]
@@ -149,7 +153,7 @@ def test_session_cookie_is_secure_off_localhost(app, make_api, shopper, registra
     answer = other.test.post_json("https://shop.example/api/session",
                                   {"email": body["email"], "password": body["password"]},
                                   headers={"Origin": "https://shop.example"})
-    assert "secure" in answer.headers["Set-Cookie"].lower()
+    assert all("secure" in c.lower() for c in answer.headers.getall("Set-Cookie"))
 
 
 def test_idle_and_absolute_session_expiry(api, shopper, clock, config):
@@ -412,3 +416,20 @@ def test_taken_and_free_emails_cost_the_same_hashing(api, shopper, monkeypatch):
     known, calls[:] = list(calls), []
     api.post("/api/session", {"email": "ghost@example.com", "password": "wrong password"}, status=401)
     assert known == calls == ["verify"]
+
+
+def test_signed_in_hint_cookie_follows_the_session(api, shopper):
+    """Pages read sf_signed_in (never the HttpOnly session) to skip API calls that can only 401."""
+    body = shopper.register()
+    shopper.activate(body)
+    cookies = shopper.login(body).headers.getall("Set-Cookie")
+    hint = [c for c in cookies if c.startswith("sf_signed_in=1")]
+    assert hint and "HttpOnly" not in hint[0] and "samesite=lax" in hint[0].lower()
+    assert api.test.cookies.get("sf_signed_in") == "1"
+    api.delete("/api/session", status=204)
+    assert "sf_signed_in" not in api.test.cookies
+    # a session that ended server-side clears the hint on the next 401
+    shopper.login(body)
+    api.test.set_cookie("sf_session", "not-a-valid-token")
+    api.get("/api/me", status=401)
+    assert "sf_signed_in" not in api.test.cookies

@@ -21,6 +21,14 @@
     network: "网络连接失败，请检查网络后重试。"
   };
 
+  /* Logged out, asking the API can only answer 401 (a console error in browsers): the service sets a
+   * readable "sf_signed_in" hint cookie beside the HttpOnly session. It is only visible when the API
+   * is on this origin; with an API elsewhere, ask anyway. */
+  function maybeSignedIn() {
+    if (/^https?:/.test(API) && API.indexOf(location.origin + "/") !== 0) return true;
+    return /(?:^|;\s*)sf_signed_in=1/.test(document.cookie);
+  }
+
   function call(method, path, body) {
     var init = { method: method, credentials: "include", headers: { "Content-Type": "application/json" } };
     if (body !== undefined) init.body = JSON.stringify(body);
@@ -237,7 +245,7 @@
         });
       };
     }
-    call("GET", "/me").then(function (r) {
+    (maybeSignedIn() ? call("GET", "/me") : Promise.resolve({ ok: false, status: 401, data: {} })).then(function (r) {
       if (r.status === 401) { $("[data-logged-out]").hidden = false; return; }
       if (!r.ok) { showError(null, r); return; }
       fill(r.data);
