@@ -14,8 +14,24 @@ Text analysis (one function, :func:`tokenize`, for indexing and querying):
   (a small "S-stemmer", simple enough to port exactly to JavaScript).
 * Chinese (and kana) runs are indexed as every single character plus every bigram; a query run of
   two or more characters asks for its bigrams (ORed), a single character for itself.
-* SKUs are kept whole, lowercased, in their own field (exact match only).
-* A separate edge-n-gram field over titles serves search-as-you-type.
+* A word followed by a number ("Pro 7") is also indexed joined ("pro7"), see :func:`model_terms`.
+* SKUs are kept whole, lowercased, in their own field (exact match only; an exact SKU outranks
+  any text that quotes it).
+* A separate edge-n-gram field over titles and tags serves search-as-you-type.
+
+What is indexed (one composite field, so a query term costs one matcher): the title (weight 4);
+the category, tags and the words of the URL's last segment (weight 2: shops name products in
+English there); the body (weight 1), whole for help articles, policies and pages, and for products
+their Latin words plus the Chinese of the first PRODUCT_BODY_CHARS characters (see there).
+
+Querying: words are ANDed; when nothing matches every word, an unknown Latin word of 4+ letters is
+retried one edit away ("did you mean"), then the words are ORed (bare numbers left out). In a big
+index, a Chinese word's very common bigrams are left out of its OR when rarer ones remain. Ties
+are broken by document id, never by document number, so an incremental index answers exactly like
+a full rebuild (tests/search/test_index_swap.py); ``bench/search.py`` measures all of it.
+
+Cold builds of 2,000+ documents write one segment per process (2 by default,
+``STOREFRONT_SEARCH_PROCS``).
 """
 
 from __future__ import annotations
@@ -31,14 +47,16 @@ import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from whoosh import index as whoosh_index
-from whoosh import scoring, sorting
+from whoosh import scoring
 from whoosh.analysis import Analyzer, Token
+from whoosh.collectors import TopCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
-from whoosh.query import And, Or, Query, Term
+from whoosh.query import And, AndMaybe, Or, Query, Term
 
 try:  # the build's exception base, when the build side has one
     from storefront.errors import BuildError as _ErrorBase
@@ -146,7 +164,7 @@ class SearchResult:
 # --------------------------------------------------------------------------------------------
 # Text analysis: keep in step with templates/static/js/search.js (tests/search/test_parity.py).
 
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 3
 _ACCENTS = re.compile("[\u0300-\u036f]")
 _SEGMENT = re.compile("([a-z0-9]+)|([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 SUGGEST_MAX_LATIN = 20
@@ -183,21 +201,49 @@ def segments(text: str) -> list[tuple[str, str]]:
 
 
 def tokenize(text: str, mode: str = "index") -> list[str]:
-    """Terms of ``text``. ``mode="index"``: CJK unigrams and bigrams; ``"query"``: bigrams only
+    """Terms of ``text``. ``mode="index"``: CJK unigrams and bigrams, plus a model term for a word
+    followed by a number ("Pro 7" -> "pro7", see :func:`model_terms`); ``"query"``: bigrams only
     (a single CJK character stays itself)."""
     out: list[str] = []
+    prev = ""
     for kind, seg in segments(text):
         if kind == "latin":
             out.append(stem(seg))
+            if mode == "index" and is_model(prev, seg):
+                out.append(prev + seg)
+            prev = seg
         elif mode == "query" and len(seg) > 1:
+            prev = ""
             out.extend(seg[i:i + 2] for i in range(len(seg) - 1))
         else:
+            prev = ""
             n = len(seg)
             for i in range(n):
                 out.append(seg[i])
                 if i + 1 < n:
                     out.append(seg[i:i + 2])
     return out
+
+
+_ALPHA = re.compile("[a-z]+$")
+_DIGITS = re.compile("[0-9]{1,4}$")
+
+
+def is_model(prev: str, seg: str) -> bool:
+    """``seg`` (a number of 1-4 digits) after ``prev`` (a word of letters) names a model."""
+    return bool(prev) and bool(_ALPHA.match(prev)) and bool(_DIGITS.match(seg))
+
+
+def model_terms(text: str) -> list[str]:
+    """"Pro 7", "Air-5": a word directly followed by a number names a model; the joined term
+    ("pro7") is indexed too, and a query that has it ranks that exact model above "Pro 8" whose
+    page happens to contain a 7 elsewhere."""
+    out, prev = [], ""
+    for kind, seg in segments(text):
+        if kind == "latin" and is_model(prev, seg):
+            out.append(prev + seg)
+        prev = seg if kind == "latin" else ""
+    return list(dict.fromkeys(out))
 
 
 def edge_grams(text: str) -> list[str]:
@@ -304,22 +350,53 @@ def make_schema() -> Schema:
 
 
 def _fields_of(doc: SearchDoc) -> dict:
-    meta = " ".join([doc.category_title, *doc.tags])
+    meta = " ".join([doc.category_title, *doc.tags, *_slug_words(doc.url)])
     out = dict(
         id=doc.id, kind=doc.kind, url=doc.url, title=doc.title, meta=meta, body=doc.text,
-        text=_composite(doc.title, meta, doc.text),
-        suggest=doc.title + " " + meta, sku=" ".join(s for s in (doc.sku, *doc.variant_skus) if s),
         category=doc.category, category_title=doc.category_title, tags=list(doc.tags),
         currency=doc.currency, image=doc.image,
+        **_indexed_values(doc.kind, doc.title, meta, doc.text,
+                          " ".join(s for s in (doc.sku, *doc.variant_skus) if s), list(doc.tags)),
     )
     if doc.price_minor is not None:
         out["price_minor"] = int(doc.price_minor)
     return out
 
 
+PRODUCT_BODY_CHARS = 160
+"""A product description is indexed by its Latin words (models, English names, specifications)
+and the Chinese of its opening (where a description says what the product is). The rest of a
+Chinese description is shipping and care boilerplate that every product repeats: indexing it
+tripled the postings, and so the cold build time, and made common queries slower, for no hit
+found. Help articles, policies and pages are indexed whole."""
+
+
+def _indexed_body(kind: str, body: str) -> str:
+    if kind != "product" or len(body) <= PRODUCT_BODY_CHARS:
+        return body
+    head = body[:PRODUCT_BODY_CHARS]
+    rest = dict.fromkeys(seg for k, seg in segments(body[PRODUCT_BODY_CHARS:]) if k == "latin")
+    return head + " " + " ".join(rest)
+
+
 def _composite(title: str, meta: str, body: str) -> str:
     clean = lambda s: s.replace(FIELD_SEP, " ")
     return FIELD_SEP.join((clean(title), clean(meta), clean(body)))
+
+
+def _slug_words(url: str) -> list[str]:
+    """Words of the URL's last path segment ("/products/voltera-power-bank-x40/"): shops name
+    products in English there, which makes English queries find Chinese-titled products."""
+    slug = url.rstrip("/").rsplit("/", 1)[-1]
+    return [w for w in re.split(r"[-_.]+", slug) if w]
+
+
+def _indexed_values(kind: str, title: str, meta: str, body: str, skus: str, tags: list[str]) -> dict[str, str]:
+    """The indexed (not stored) fields of a document: one function for indexing and for
+    re-analysing deleted documents, so both count the same terms. Suggestions come from the
+    title and the tags (where brands are), not from categories or the description."""
+    return {"text": _composite(title, meta, _indexed_body(kind, body)),
+            "suggest": " ".join([title, *tags]), "sku": skus}
 
 
 def _check_doc(doc: SearchDoc) -> None:
@@ -382,10 +459,9 @@ def _deleted_corrections(ix, schema: Schema) -> dict:
                     continue
                 docs += 1
                 stored = sub.stored_fields(docnum)
-                values = {"text": _composite(stored.get("title", ""), stored.get("meta", ""),
-                                             stored.get("body", "")),
-                          "suggest": stored.get("title", "") + " " + stored.get("meta", ""),
-                          "sku": stored.get("sku", "")}
+                values = _indexed_values(stored.get("kind", ""), stored.get("title", ""),
+                                         stored.get("meta", ""), stored.get("body", ""), stored.get("sku", ""),
+                                         list(stored.get("tags") or ()))
                 for fname, value in values.items():
                     if not value:
                         continue
@@ -459,7 +535,12 @@ def _copy_build(src: Path, dst: Path) -> None:
     # Whoosh never rewrites a segment file once written (deletions live in the new TOC), so hard
     # links are safe and make the copy cost nothing; fall back to copying across filesystems.
     for f in src.iterdir():
-        if f.name.endswith(".lock") or f.name.startswith("_") and "LOCK" in f.name:
+        # Only Whoosh's own files: not locks, and not the static export cached beside them
+        # (storefront.search_static), which belongs to that build alone. Nor the manifest: it is
+        # rewritten for the new build, and writing through a hard link would change the previous
+        # build's copy, the one kept for rollback.
+        if not f.is_file() or f.name.startswith(".") or f.name.endswith(".lock") or f.name == MANIFEST \
+                or f.name.startswith("_") and "LOCK" in f.name:
             continue
         try:
             os.link(f, dst / f.name)
@@ -503,7 +584,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         schema = make_schema()
         if full:
             ix = whoosh_index.create_in(str(build), schema)
-            writer = ix.writer(limitmb=256)
+            writer = _cold_writer(ix, len(docs))
             for d in docs:
                 writer.add_document(**_fields_of(d))
             stats["added"] = len(docs)
@@ -563,6 +644,21 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
     return stats
 
 
+PARALLEL_MIN_DOCS = 2000
+"""Below this many documents a second process costs more than it saves."""
+
+
+def _cold_writer(ix, n_docs: int):
+    """A writer for a cold build: with 2+ cores and enough documents, one sub-process per core
+    analyses and writes its own segment (``multisegment``: no final merge, which would cost as much
+    again as the writing); otherwise a single in-process writer."""
+    procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
+    if procs > 1 and n_docs >= PARALLEL_MIN_DOCS:
+        return ix.writer(procs=procs, multisegment=True, limitmb=128,
+                         batchsize=max(1, -(-n_docs // (procs * 4))))
+    return ix.writer(limitmb=256)
+
+
 def _swap(index_dir: Path, build: Path) -> None:
     tmp = index_dir.parent / f".{index_dir.name}.swap-{os.getpid()}-{threading.get_ident()}"
     if tmp.is_symlink() or tmp.exists():
@@ -593,8 +689,38 @@ class OpenIndex:
     manifest: dict
     _vocab: dict[str, int] | None = field(default=None, repr=False)
 
+    _order: "_DocOrder | None" = field(default=None, repr=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    """Held by every query: a Whoosh searcher reads its files through shared handles (seek, then
+    read), so two threads using one searcher at once read each other's bytes (seen as
+    UnpicklingError under a threaded server). Python runs one query at a time anyway."""
+
     def close(self) -> None:
         self.searcher.close()
+
+    def order(self) -> "_DocOrder":
+        if self._order is None:
+            self._order = _DocOrder.of(self.searcher)
+        return self._order
+
+    def live_count(self) -> int:
+        return self.searcher.doc_count()
+
+    def doc_frequency(self, fieldname: str, term: str) -> int:
+        """Documents holding ``term``, not counting deleted ones still in a segment."""
+        n = self.searcher.doc_frequency(fieldname, term)
+        fix = self.manifest.get("corrections", {}).get("df", {}).get(fieldname, {}).get(term, 0)
+        return n - fix
+
+    def has_sku(self, sku: str) -> bool:
+        return self.doc_frequency("sku", sku) > 0
+
+    def selective(self, terms: list[str]) -> list[str]:
+        n = self.live_count()
+        if n < PRUNE_MIN_DOCS:
+            return terms
+        keep = [t for t in terms if 0 < self.doc_frequency("text", t) <= COMMON * n]
+        return keep or terms
 
     def latin_vocabulary(self) -> dict[str, int]:
         """Latin terms of the text fields with their document frequency (for "did you mean")."""
@@ -650,12 +776,28 @@ class IndexHandle:
 
 MAX_QUERY_CHARS = 200
 PAGE_SIZE = 20
-FEW = 3
+FEW = 1
+"""The OR fallback and the typo retry run when the ANDed words find fewer than this. One: with 2-3
+exact matches for "声驰蓝牙耳机 X12", ORing the words appended thousands of loose matches and made
+the median query 5x slower (bench/search.py); an exact answer is shown as it is."""
 _SKU_RE = re.compile(r"[A-Za-z0-9_-]{1,64}$")
 
 
 def _text_clause(term: str) -> Query:
     return Or([Term(f, term) for f in TEXT_FIELDS])
+
+
+COMMON = 0.1
+"""A Chinese bigram found in more than this share of documents is left out of its word's OR when
+rarer bigrams of the word remain: it adds next to nothing to a score (its idf is low) and is what
+makes a query walk thousands of documents."""
+PRUNE_MIN_DOCS = 1000
+"""Below this many documents every query is fast, and a word's bigrams are all kept: in a small
+shop "付款" may be in a tenth of the pages and still be the word that matters."""
+SKU_BOOST = 50.0
+MODEL_BOOST = 2.0
+"""Weight of the joined model term ("pro7") that a query like "Pro 7" adds as an optional bonus."""
+"""An exact SKU outranks any text that merely mentions it (a help article quoting a SKU)."""
 
 
 @dataclass(frozen=True)
@@ -665,13 +807,22 @@ class _Word:
     parts: tuple[tuple[str, tuple[str, ...]], ...]
     """(kind, terms) per segment; a segment's terms are ORed, segments ANDed."""
 
-    def clause(self, replace: dict[str, str] | None = None) -> Query | None:
+    def is_number(self) -> bool:
+        return all(kind == "latin" and all(t.isdigit() for t in terms) for kind, terms in self.parts)
+
+    def clause(self, oi: "OpenIndex | None" = None, replace: dict[str, str] | None = None) -> Query | None:
         subs = []
-        for _kind, terms in self.parts:
-            ts = [replace.get(t, t) if replace else t for t in terms]
+        for kind, terms in self.parts:
+            ts = list(dict.fromkeys(replace.get(t, t) if replace else t for t in terms))
+            if oi is not None and kind == "cjk" and len(ts) > 2:
+                ts = oi.selective(ts)
             subs.append(_text_clause(ts[0]) if len(ts) == 1 else Or([_text_clause(t) for t in ts]))
         text = None if not subs else (subs[0] if len(subs) == 1 else And(subs))
-        options = [q for q in (Term("sku", self.sku) if self.sku else None, text) if q is not None]
+        sku = None
+        if self.sku:
+            exact = oi is not None and oi.has_sku(self.sku)
+            sku = Term("sku", self.sku, boost=SKU_BOOST if exact else 1.0)
+        options = [q for q in (sku, text) if q is not None]
         if not options:
             return None
         return options[0] if len(options) == 1 else Or(options)
@@ -718,19 +869,76 @@ def _correct(oi: OpenIndex, words: list[_Word]) -> dict[str, str]:
     return fixes
 
 
-_ORDER = sorting.MultiFacet([sorting.ScoreFacet(), sorting.FieldFacet("id")])
+class _RankedCollector(TopCollector):
+    """Top ``limit`` live documents by score, ties broken by document id (never by document
+    number, so an incremental index answers exactly like a full rebuild), counting category facets
+    over every match and applying the category filter in the same pass: one walk over the matches
+    instead of Whoosh's sorting and grouping collectors, which read two columns per match."""
+
+    def __init__(self, limit: int, order: "_DocOrder", category: int | None):
+        super().__init__(limit=limit, usequality=False)
+        self.order = order
+        self.category = category
+        self.facets = [0] * (len(order.categories) + 1)
+        self.matched = 0
+
+    def collect(self, sub_docnum):
+        g = self.offset + sub_docnum
+        c = self.order.cat[g]
+        self.facets[c] += 1
+        if self.category is not None and c != self.category:
+            return 0
+        self.matched += 1
+        key = (self.matcher.score(), -self.order.rank[g])
+        items = self.items
+        if len(items) < self.limit:
+            heappush(items, key)
+        elif key > items[0]:
+            heapreplace(items, key)
+        return 0
+
+    def top(self) -> list[tuple[float, int]]:
+        return [(score, self.order.docnums[-r]) for score, r in sorted(self.items, reverse=True)]
 
 
-def _ranked(searcher, q: Query, filt, need: int, facets: bool = False) -> tuple[list, int, dict]:
-    """The first ``need`` hits ordered by score, then id: ties never depend on document numbers,
-    so an incremental index answers exactly like a full rebuild."""
-    kw = {"groupedby": sorting.FieldFacet("category"), "maptype": sorting.Count} if facets else {}
-    results = searcher.search(q, limit=need, filter=filt, sortedby=_ORDER, **kw)
-    reader = searcher.reader()
-    # With sortedby the hit's "score" is the sort key; its first part is the negated score.
-    rows = [(-h.score[0], reader.stored_fields(h.docnum)) for h in results[:need]]
-    groups = results.groups("category") if facets else {}
-    return rows, len(results), groups
+@dataclass
+class _DocOrder:
+    """Per global document number: its rank in id order and its category number (0: none)."""
+
+    rank: list[int]
+    docnums: list[int]
+    cat: list[int]
+    categories: list[str]
+
+    @classmethod
+    def of(cls, searcher) -> "_DocOrder":
+        reader = searcher.reader()
+        n = reader.doc_count_all()
+        ids = list(reader.column_reader("id"))
+        cats_raw = list(reader.column_reader("category"))
+        categories = sorted({c for c in cats_raw if c})
+        number = {c: i + 1 for i, c in enumerate(categories)}
+        live = [d for d in range(n) if not reader.is_deleted(d)]
+        live.sort(key=lambda d: ids[d])
+        rank = [0] * n
+        for i, d in enumerate(live):
+            rank[d] = i
+        return cls(rank, live, [number.get(c, 0) for c in cats_raw], categories)
+
+
+def _ranked(oi: "OpenIndex", q: Query, category: str | None, need: int) -> tuple[list, int, dict]:
+    """The first ``need`` hits ordered by score, then id; the number of matches in ``category``
+    (or all); and category facets over every match, whatever the filter."""
+    order = oi.order()
+    want = None
+    if category is not None:
+        want = order.categories.index(category) + 1 if category in order.categories else -1
+    collector = _RankedCollector(max(1, need), order, want)
+    oi.searcher.search_with_collector(q, collector)
+    reader = oi.searcher.reader()
+    rows = [(score, reader.stored_fields(d)) for score, d in collector.top()[:need]]
+    groups = {order.categories[i - 1]: n for i, n in enumerate(collector.facets) if i and n}
+    return rows, collector.matched, groups
 
 
 def _snippet(text: str, words: list[_Word], width: int = 120) -> str:
@@ -767,9 +975,17 @@ def _snippet(text: str, words: list[_Word], width: int = 120) -> str:
 
 def search(oi: OpenIndex, q: str, *, category: str | None = None, page: int = 1,
            page_size: int = PAGE_SIZE, facets: bool = True) -> SearchResult:
+    """Ranked, paged, faceted search (see :func:`_search`); safe to call from many threads."""
+    with oi.lock:
+        return _search(oi, q, category=category, page=page, page_size=page_size, facets=facets)
+
+
+def _search(oi: OpenIndex, q: str, *, category: str | None = None, page: int = 1,
+            page_size: int = PAGE_SIZE, facets: bool = True) -> SearchResult:
     """Ranked, paged, faceted search. Words are ANDed (a SKU matches exactly, a Chinese word's
-    bigrams are ORed); when that finds fewer than three documents the words are ORed; an unknown
-    Latin word of 4+ letters is retried one edit away and reported as ``did_you_mean``."""
+    bigrams are ORed); when that finds fewer than FEW documents, an unknown Latin word of 4+
+    letters is retried one edit away and reported as ``did_you_mean``, then the words are ORed
+    (what matched every word stays on top)."""
     if len(q) > MAX_QUERY_CHARS:
         raise SearchQueryError("q", f"q is longer than {MAX_QUERY_CHARS} characters. Fix: shorten the query.")
     if page < 1 or page > 1000:
@@ -778,33 +994,43 @@ def search(oi: OpenIndex, q: str, *, category: str | None = None, page: int = 1,
     words = parse_query(q)
     if not words:
         return SearchResult(q, 0, page, 0, (), {"category": {}}, {}, "none")
-    s = oi.searcher
-    filt = Term("category", category) if category else None
     need = page * page_size
-    clauses = [c for c in (w.clause() for w in words) if c is not None]
+    bonus = [Term("text", t, boost=MODEL_BOOST) for t in model_terms(q)]
+
+    def run(clauses: list[Query], combine=And) -> tuple[list, int, dict]:
+        query = clauses[0] if len(clauses) == 1 else combine(clauses)
+        if bonus:
+            query = AndMaybe(query, bonus[0] if len(bonus) == 1 else Or(bonus))
+        return _ranked(oi, query, category, need)
+
+    clauses = [c for c in (w.clause(oi) for w in words) if c is not None]
+    rare = [c for w in words if not w.is_number() and (c := w.clause(oi)) is not None]
     did_you_mean = None
-    query = clauses[0] if len(clauses) == 1 else And(clauses)
     mode = "all"
-    # Facets count every match whatever the category filter, so they come from a separate,
-    # unfiltered pass only when a filter is set.
-    rows, total, groups = _ranked(s, query, filt, need, facets=facets and not filt)
+    rows, total, groups = run(clauses)
     if total < FEW:
         fixes = _correct(oi, words)
         if fixes:
-            fixed = [c for c in (w.clause(fixes) for w in words) if c is not None]
-            fq = fixed[0] if len(fixed) == 1 else And(fixed)
-            found = _ranked(s, fq, filt, need, facets=facets and not filt)
+            fixed = [c for c in (w.clause(oi, fixes) for w in words) if c is not None]
+            found = run(fixed)
             if found[1] > total:
-                (rows, total, groups), query, clauses = found, fq, fixed
+                (rows, total, groups), clauses = found, fixed
                 did_you_mean = " ".join(_fix_word(w.raw, fixes) for w in words)
                 words = parse_query(did_you_mean)
     if total < FEW and len(clauses) > 1:
-        oq = Or(clauses)
-        found = _ranked(s, oq, filt, need, facets=facets and not filt)
+        # The OR leaves out bare numbers ("Max 7" -> "7") when other words remain: alone they
+        # match thousands of documents (weights, dates, delivery days) and rank none of them.
+        if did_you_mean is None and 0 < len(rare) < len(clauses):
+            clauses = rare
+        found = run(clauses, Or) if len(clauses) > 1 else run(clauses)
         if found[1] > total:
-            (rows, total, groups), query, mode = found, oq, "any"
-    if facets and filt is not None:
-        groups = _ranked(s, query, None, 1, facets=True)[2]
+            # What matched every word stays on top; the rest follows by score.
+            first = {f["id"] for _s, f in rows}
+            rows = rows + [(sc, f) for sc, f in found[0] if f["id"] not in first]
+            rows = rows[:need]
+            total, groups, mode = found[1], found[2], "any"
+    if not facets:
+        groups = {}
     facet_counts = {k: v for k, v in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0] or "")) if k}
     hits = tuple(
         Hit(id=f["id"], kind=f["kind"], url=f["url"], title=f["title"],
@@ -829,6 +1055,12 @@ def _fix_word(raw: str, fixes: dict[str, str]) -> str:
 
 
 def suggest(oi: OpenIndex, q: str, limit: int = 8) -> list[dict]:
+    """Search-as-you-type (see :func:`_suggest`); safe to call from many threads."""
+    with oi.lock:
+        return _suggest(oi, q, limit)
+
+
+def _suggest(oi: OpenIndex, q: str, limit: int = 8) -> list[dict]:
     """Up to ``limit`` ``{"title", "url"}`` whose title has every typed segment (two Chinese
     characters or two Latin letters at least) as a word prefix."""
     if len(q) > MAX_QUERY_CHARS:
@@ -837,7 +1069,7 @@ def suggest(oi: OpenIndex, q: str, limit: int = 8) -> list[dict]:
     if not terms:
         return []
     query = Term("suggest", terms[0]) if len(terms) == 1 else And([Term("suggest", t) for t in terms])
-    rows, _total, _g = _ranked(oi.searcher, query, None, limit * 2)
+    rows, _total, _g = _ranked(oi, query, None, limit * 2)
     out, seen = [], set()
     for _score, f in rows:
         if f["title"] in seen:

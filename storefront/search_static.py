@@ -1,43 +1,93 @@
 """Static search fallback: a sharded JSON index written into ``output/search/`` by the build.
 
-When the checkout service cannot be reached, ``templates/static/js/search.js`` answers from these
-files with the same tokenizer as :func:`storefront.search.tokenize`. Layout (all JSON, compact and
-gzip-friendly: small integers, no repeated keys):
+When the checkout service cannot be reached, ``templates/static/js/search-index.js`` answers from
+these files with the same tokenizer as :func:`storefront.search.tokenize` (``search.js``). Layout
+(all JSON, compact and gzip-friendly: small integers, no repeated keys):
 
-* ``search/manifest.json``: format, document count, block size, shard modulus, the list of shards
-  that exist, category slugs and titles, and one category number per document (facets and the
-  category filter work without loading documents).
-* ``search/shards/<xx>.json``: ``{term: postings}`` for terms whose first character's code point
-  modulo the shard count is ``xx`` (hex). Postings are integers ``gap * 4 + where`` where ``gap``
-  is the distance to the previous document number (the first one counts from -1) and ``where`` is
-  2 for the title, 1 for category/tags, 0 for the body. SKUs are terms ``#<sku lowercased>``.
+* ``search/manifest.json``: format, document count, block size, shard count, category slugs and
+  titles, the default currency, and one category number per document (facets and the category
+  filter work without loading documents).
+* ``search/shards/<xx>.json``: ``{term: postings}`` for the terms whose :func:`shard_of` is ``xx``
+  (a hash of the whole term, so shards are even whatever the alphabet). Postings are integers
+  ``gap * 4 + where`` where ``gap`` is the distance to the previous document number (the first
+  one counts from -1) and ``where`` is 2 for the title, 1 for category/tags/URL words, 0 for the
+  body.
+* ``search/skus/<n>.json``: ``{sku lowercased: document number}`` for the n-th run of
+  SKU_CHUNK SKUs in sorted order; the manifest's ``sku_chunks`` holds each run's first SKU.
 * ``search/docs/<n>.json``: documents ``n*block .. n*block+block-1`` as
-  ``[kind, url, title, sku, price_minor, currency, category, image]``.
+  ``[kind, url, title, price_minor]`` plus the currency when it is not the default; ``kind`` is
+  an index into the manifest's ``kinds``, and a product URL ``/products/<slug>/`` is kept as
+  ``<slug>``.
 
-Documents are numbered in id order, so an incremental and a full build write identical files.
-Product bodies are cut to their first 160 characters (help, policy and pages keep their whole
-body) to stay within the download budget at 10,000 products.
+What is indexed: every document's title, category, tags and URL words (numbers left out), every
+SKU, and the whole body of help articles, policies and pages. Product descriptions are left out:
+the fallback finds products by name, brand, type, model and SKU. Chinese runs are indexed as
+bigrams only (a one-character run as itself), which is what queries ask for; a one-character
+query therefore finds only one-character words here. This keeps 10,000 products within the
+download budget (see ``bench/search.py``).
+
+Documents are numbered in (category, title, id) order: what one query finds then sits in few
+document blocks, which keeps the first query's download small, and an incremental and a full
+build still write identical files.
+The export is made once per index build and kept inside that build's directory, so a build that
+changed nothing reads it back instead of recomputing it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+from collections import Counter
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from storefront.search import SearchIndexError, tokenize
+from storefront.search import SearchIndexError, is_model, segments, stem
 
-FORMAT = 1
-SHARDS = 128
-BLOCK = 50
-PRODUCT_BODY_CHARS = 160
-"""Only the opening of a product body is indexed statically (the part meta descriptions show)."""
+FORMAT = 2
+SHARDS = 256
+BLOCK = 100
+SKU_CHUNK = 200
+CACHE_DIR = "static"
+"""Inside a build directory of the index: the exported files, made on first use."""
+KINDS = ("product", "help", "policy", "page")
 
 
 def shard_of(term: str) -> str:
-    """Shard id of a term: its first character's code point modulo SHARDS, as two hex digits."""
-    return format(ord(term[0]) % SHARDS, "02x")
+    """Shard of a term: a 32-bit multiplicative hash of its UTF-16 code units (what JavaScript's
+    ``charCodeAt`` sees) modulo SHARDS, as two hex digits."""
+    h = 0
+    units = term.encode("utf-16-le")
+    for i in range(0, len(units), 2):
+        h = (h * 31 + (units[i] | units[i + 1] << 8)) & 0xFFFFFFFF
+    return format(h % SHARDS, "02x")
+
+
+_PRODUCT_URL = re.compile(r"/products/[^/]+/$")
+
+
+def _terms(text: str, skip_numbers: bool = False) -> list[str]:
+    """What a query can ask for: ``tokenize(text, "query") + model_terms(text)`` in one pass over
+    the segments (Latin words, model terms, Chinese bigrams; the index-mode unigrams only serve
+    one-character queries, and would double the download)."""
+    out: list[str] = []
+    prev = ""
+    for kind, seg in segments(text):
+        if kind == "latin":
+            if not (skip_numbers and seg.isdigit()):  # URL words such as the "-2137" of a slug
+                out.append(stem(seg))
+            if is_model(prev, seg):
+                out.append(prev + seg)
+            prev = seg
+        else:
+            prev = ""
+            if len(seg) == 1:
+                out.append(seg)
+            else:
+                out.extend(seg[i:i + 2] for i in range(len(seg) - 1))
+    return out
 
 
 def _dump(obj) -> bytes:
@@ -45,33 +95,56 @@ def _dump(obj) -> bytes:
 
 
 def static_index_files(index_dir: Path) -> dict[str, bytes]:
-    """The static fallback index as ``{path under output/: bytes}``, derived from the index the
-    ``index_dir`` symlink points at."""
+    """The static fallback index as ``{path under output/: bytes}`` for the build the
+    ``index_dir`` symlink points at: read back when this build was exported before, else
+    exported now and kept in the build directory."""
     real = Path(index_dir).resolve()
     if not whoosh_index.exists_in(str(real)):
         raise SearchIndexError(f"{index_dir}: no search index to export. Fix: build the index first.")
-    ix = whoosh_index.open_dir(str(real))
+    cache = real / CACHE_DIR
+    if cache.is_dir():
+        return {p.relative_to(cache).as_posix(): p.read_bytes() for p in sorted(cache.rglob("*.json"))}
+    files = export(real)
+    tmp = real / f".{CACHE_DIR}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for rel, data in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        os.replace(tmp, cache)
+    except OSError:  # read-only or raced by another build: the answer is the same, only uncached
+        shutil.rmtree(tmp, ignore_errors=True)
+    return files
+
+
+def export(build_dir: Path) -> dict[str, bytes]:
+    """Compute the static files from the stored fields of the index in ``build_dir``."""
+    ix = whoosh_index.open_dir(str(build_dir))
     with ix.reader() as reader:
         stored = [reader.stored_fields(n) for n in reader.all_doc_ids()]
-    stored.sort(key=lambda f: f["id"])
+    stored.sort(key=lambda f: (f.get("category", ""), f.get("title", ""), f["id"]))
 
     categories = sorted({f.get("category", "") for f in stored} - {""})
     cat_no = {c: i + 1 for i, c in enumerate(categories)}
-    titles = {}
+    currency = Counter(f.get("currency") for f in stored if f.get("currency")).most_common(1)
+    currency = currency[0][0] if currency else ""
+    titles: dict[str, str] = {}
     postings: dict[str, dict[int, int]] = {}
+    skus: dict[str, int] = {}
     for docnum, f in enumerate(stored):
         if f.get("category") and f.get("category_title"):
             titles.setdefault(f["category"], f["category_title"])
-        body = f.get("body", "") or ""
-        parts = [(body if f.get("kind") != "product" else body[:PRODUCT_BODY_CHARS], 0)]
-        parts += [(f.get("meta", ""), 1), (f.get("title", ""), 2)]
+        parts = [(f.get("meta", ""), 1), (f.get("title", ""), 2)]
+        if f.get("kind") != "product":
+            parts.insert(0, (f.get("body", ""), 0))
         for text, where in parts:
-            for term in tokenize(text or "", "index"):
+            for term in _terms(text or "", skip_numbers=where == 1):
                 slot = postings.setdefault(term, {})
                 if slot.get(docnum, -1) < where:
                     slot[docnum] = where
         for sku in (f.get("sku") or "").split():
-            postings.setdefault("#" + sku.lower(), {})[docnum] = 2
+            skus.setdefault(sku.lower(), docnum)
 
     shards: dict[str, dict[str, list[int]]] = {}
     for term, docs in postings.items():
@@ -79,19 +152,33 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
         for docnum in sorted(docs):
             encoded.append((docnum - prev) * 4 + docs[docnum])
             prev = docnum
-        key = term[1:] if term.startswith("#") else term
-        shards.setdefault(shard_of(key), {})[term] = encoded
+        shards.setdefault(shard_of(term), {})[term] = encoded
 
     files: dict[str, bytes] = {}
     for sid, terms in shards.items():
         files[f"search/shards/{sid}.json"] = _dump(terms)
+    # SKUs in sorted chunks rather than hashed shards: neighbours share prefixes, so a chunk
+    # compresses to a third of what the same SKUs cost scattered over shards.
+    sku_list = sorted(skus)
+    sku_chunks = []
+    for n, start in enumerate(range(0, len(sku_list), SKU_CHUNK)):
+        chunk = sku_list[start:start + SKU_CHUNK]
+        sku_chunks.append(chunk[0])
+        files[f"search/skus/{n}.json"] = _dump({k: skus[k] for k in chunk})
     for start in range(0, len(stored), BLOCK):
-        block = [[f.get("kind", ""), f.get("url", ""), f.get("title", ""),
-                  (f.get("sku") or "").split(" ")[0], f.get("price_minor"), f.get("currency", ""),
-                  f.get("category", ""), f.get("image", "")] for f in stored[start:start + BLOCK]]
+        block = []
+        for f in stored[start:start + BLOCK]:
+            kind = f.get("kind", "")
+            url = f.get("url", "")
+            if kind == "product" and _PRODUCT_URL.match(url):
+                url = url[len("/products/"):-1]
+            row = [KINDS.index(kind) if kind in KINDS else kind, url, f.get("title", ""), f.get("price_minor")]
+            if f.get("currency") and f.get("currency") != currency:
+                row.append(f["currency"])
+            block.append(row)
         files[f"search/docs/{start // BLOCK}.json"] = _dump(block)
-    # One character per document: 0 = none, then the category's number in base 36 (then more
-    # symbols); kept in the manifest so facets never need the document blocks.
+    # One character per document: 0 = none, then the category's number in base 62; kept in the
+    # manifest so facets and the category filter never need the document blocks.
     alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     if len(categories) >= len(alphabet):
         cats = [cat_no.get(f.get("category", ""), 0) for f in stored]
@@ -99,8 +186,8 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
         cats = "".join(alphabet[cat_no.get(f.get("category", ""), 0)] for f in stored)
     files["search/manifest.json"] = _dump({
         "format": FORMAT, "docs": len(stored), "block": BLOCK, "shards": SHARDS,
-        "present": sorted(shards), "categories": categories,
+        "present": sorted(shards), "categories": categories, "kinds": list(KINDS),
         "category_titles": dict(sorted(titles.items())), "doc_categories": cats,
-        "boosts": [1, 2, 4],
+        "boosts": [1, 2, 4], "currency": currency, "sku_chunks": sku_chunks,
     })
     return files

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storefront.search import SearchQueryError, search, suggest, tokenize
+from storefront.search import SearchQueryError, model_terms, search, suggest, tokenize
 
 # (query, id expected at rank 1)
 TOP1 = [
@@ -23,6 +23,15 @@ TOP1 = [
     ("隐私政策", "policy:2025-10-01"),             # policy page
     ("关于我们", "page:about"),
     ("ＡＯＫＩ　ｋｅｙｂｏａｒｄ", "product:UM-1005"),  # fullwidth input
+    ("earbuds", "product:UM-1001"),               # plural of the indexed "earbuds" -> "earbud"
+    ("Soundrive earbuds", "product:UM-1001"),
+    ("UM-1001-BLK", "product:UM-1001"),           # a help article quotes this SKU: the product wins
+    ("desk lamp", "product:UM-1012"),             # English only in the product's URL
+    ("Aoki desk lamps", "product:UM-1012"),
+    ("极光智能手表 Pro 7", "product:UM-1010"),     # "Pro 8" page mentions a 7 elsewhere
+    ("极光手表 Pro 8", "product:UM-1011"),
+    ("Aurora Pro7", "product:UM-1010"),           # model typed without the space
+    ("搜索技巧", "help:guide/search-tips"),
 ]
 
 
@@ -66,7 +75,7 @@ def test_sku_mode_and_product_fields(oi):
     result = search(oi, "UM-1001")
     hit = result.hits[0].to_json()
     assert hit["sku"] == "UM-1001" and hit["price_minor"] == 19900 and hit["currency"] == "CNY"
-    assert hit["url"] == "/products/um-1001/"
+    assert hit["url"] == "/products/soundrive-wireless-earbuds-x12/"
 
 
 def test_snippet_is_escaped_and_marks_matches(oi, index_dir):
@@ -130,3 +139,29 @@ def test_analyzer_indexes_bigrams_and_unigrams():
     assert tokenize("声驰耳机") == ["声", "声驰", "驰", "驰耳", "耳", "耳机", "机"]
     assert tokenize("声驰耳机", "query") == ["声驰", "驰耳", "耳机"]
     assert tokenize("Bluetooth EARBUDS batteries boxes glass") == ["bluetooth", "earbud", "battery", "box", "glass"]
+
+
+def test_exact_sku_outranks_text_that_quotes_it(oi):
+    hits = search(oi, "UM-1005").hits
+    assert hits[0].id == "product:UM-1005"
+    assert "help:guide/search-tips" in [h.id for h in hits]  # still found, below the product
+
+
+def test_a_few_exact_matches_are_not_diluted_by_the_or_fallback(oi):
+    result = search(oi, "极光智能手表 Pro 7")  # the Pro 8 page has a 7 too; nothing else has all words
+    assert result.mode == "all" and [h.id for h in result.hits] == ["product:UM-1010", "product:UM-1011"]
+
+
+def test_model_terms_join_a_word_and_its_number():
+    assert model_terms("Soundrive X12 Pro 7, air-5 and 20000mAh") == ["pro7", "air5"]
+    assert "pro7" in tokenize("极光手表 Pro 7") and "pro7" not in tokenize("Pro 7", "query")
+    assert model_terms("2025 10") == [] and model_terms("pro 12345") == []
+
+
+def test_common_bigrams_leave_a_chinese_word_when_rarer_ones_remain(oi, monkeypatch):
+    assert oi.selective(["极光", "台灯", "护眼"]) == ["极光", "台灯", "护眼"]  # a small shop keeps all
+    monkeypatch.setattr("storefront.search.PRUNE_MIN_DOCS", 10)
+    assert oi.doc_frequency("text", "极光") > 0.1 * oi.live_count()  # a brand of many fixture products
+    assert oi.selective(["极光", "台灯", "护眼"]) == ["台灯", "护眼"]
+    assert oi.selective(["极光", "声驰"]) == ["极光", "声驰"]  # nothing rarer: the word keeps its terms
+    assert oi.selective(["极光", "光台"]) == ["极光", "光台"]  # a bigram found nowhere is no reason
