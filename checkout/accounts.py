@@ -448,6 +448,9 @@ def erase(account: Account, now: datetime) -> None:
     Outbox.update(recipient_enc=None, body_enc=None, status="failed", last_error="account deleted"
                   ).where((Outbox.account == account) & (Outbox.status.in_(("pending", "sending")))
                           ).execute()
+    from .orders import anonymise_for_account  # late: orders builds on this module
+
+    anonymise_for_account(account, now)  # order rows stay (bookkeeping), their personal data goes
     Account.update(email_index=None, email_enc=None, nickname=None, password_hash=None,
                    birthday_enc=None, phone_enc=None, addresses_enc=None, guardian_email_enc=None,
                    status=DELETED, deleted_at=now).where(Account.id == account.id).execute()

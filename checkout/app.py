@@ -12,15 +12,18 @@ from .accounts import Context
 from .config import Config
 from .db import open_database
 from .errors import CheckoutError
-from .openapi import SEARCH_PATHS, SEARCH_SCHEMAS, add_openapi_route
+from .openapi import ORDER_PATHS, ORDER_SCHEMAS, SEARCH_PATHS, SEARCH_SCHEMAS, add_openapi_route
+from .order_routes import add_order_routes
+from .payment_routes import add_payment_routes
 from .search_routes import add_search_routes
 from .web import install_hooks, json_response
 
 log = logging.getLogger("checkout")
 
 
-def create_app(config: Config | None = None) -> bottle.Bottle:
-    """A fresh Bottle app for ``config`` (default: from the environment)."""
+def create_app(config: Config | None = None, *, payments=None) -> bottle.Bottle:
+    """A fresh Bottle app for ``config`` (default: from the environment). ``payments``: a
+    ``payments.PaymentsConfig`` (default: read from ``CHECKOUT_*`` on first use)."""
     config = config or Config.from_env()
     db = open_database(config.database_url)
     with db.connection_context():
@@ -36,7 +39,9 @@ def create_app(config: Config | None = None) -> bottle.Bottle:
     add_health_route(app, ctx, db)
     add_account_routes(app, ctx)
     add_search_routes(app, config.index_dir)
-    add_openapi_route(app, SEARCH_PATHS, schemas=SEARCH_SCHEMAS)
+    add_payment_routes(app, ctx, payments)
+    add_order_routes(app, ctx)
+    add_openapi_route(app, SEARCH_PATHS, ORDER_PATHS, schemas={**SEARCH_SCHEMAS, **ORDER_SCHEMAS})
     return app
 
 

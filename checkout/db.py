@@ -24,11 +24,13 @@ def open_database(url: str) -> pw.Database:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = connect(url, pragmas=SQLITE_PRAGMAS)
-    elif url.startswith(("postgresql://", "postgres://")):
+    elif url.startswith(("postgresql://", "postgres://", "postgresql+pool://", "postgres+pool://")):
+        # +pool: playhouse's connection pool (a new PostgreSQL connection per request costs more
+        # than the request; see bench/orders.py). ?max_connections=N&stale_timeout=S tune it.
         db = connect(url)
     else:
         raise ConfigError(f"DATABASE_URL scheme of {url.split(':', 1)[0]!r} is not supported. "
-                          "Fix: use sqlite:///path/to.db or postgresql://user:pass@host/db")
+                          "Fix: use sqlite:///path/to.db or postgresql[+pool]://user:pass@host/db")
     database.initialize(db)
     return db
 

@@ -10,6 +10,7 @@ successful send the recipient and body are erased. Development writes ``.eml`` f
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import smtplib
@@ -41,11 +42,18 @@ class Rendered:
     body: str
 
 
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: str) -> jinja2.Environment:
+    # One environment per directory: its template cache saves compiling a template for every mail
+    # (half the cost of placing an order); auto_reload still picks up edited templates.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
 def render(templates_dir: Path, kind: str, context: dict) -> Rendered:
     """Render ``<templates_dir>/<kind>.txt``: the first line is the subject, the rest the body."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = _environment(str(templates_dir))
     try:
         text = env.get_template(f"{kind}.txt").render(**context)
     except jinja2.TemplateError as exc:

@@ -38,8 +38,16 @@ def _0001_accounts(db: pw.Database) -> None:
                       models.Outbox, models.RateLimit], safe=False)
 
 
+def _0002_orders(db: pw.Database) -> None:
+    """orders, order lines, audit log, payment notices, stock, coupons, store-credit ledger, refunds"""
+    db.create_tables([models.StockLevel, models.Coupon, models.Order, models.OrderLine, models.OrderEvent,
+                      models.PaymentNotice, models.CreditEntry, models.CouponUse, models.RefundRecord],
+                     safe=False)
+
+
 MIGRATIONS: list[tuple[int, Callable[[pw.Database], None]]] = [
     (1, _0001_accounts),
+    (2, _0002_orders),
 ]
 LATEST = MIGRATIONS[-1][0]
 

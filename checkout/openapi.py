@@ -175,3 +175,90 @@ SEARCH_PATHS = {
     "/api/suggest": {"get": {**_op("Search-as-you-type suggestions (at most 8)", 200, "Suggestions", None,
                                    (400, 503)), "parameters": _SEARCH_PARAMS[:1]}},
 }
+
+
+# --- orders, stock, payments (issue 5) ----------------------------------------------------------
+
+INT = {"type": "integer"}
+_LINE = _obj({"sku": STR, "title": STR, "qty": INT, "unit_price_minor": INT, "line_total_minor": INT},
+             ["sku", "title", "qty", "unit_price_minor", "line_total_minor"])
+_BANK = _obj({"account_name": STR, "bank_name": STR, "account_number": STR, "swift": STR, "branch": STR,
+              "amount": STR, "currency": STR, "reference": STR, "reservation_hours": INT},
+             ["account_name", "bank_name", "account_number", "amount", "currency", "reference"])
+_ORDER_PROPS = {"number": STR, "status": {"enum": ["pending_payment", "awaiting_confirmation", "paid", "on_hold",
+                                                   "shipped", "completed", "cancelled", "expired", "refunded"]},
+                "currency": STR, "subtotal_minor": INT, "discount_minor": INT, "credit_minor": INT,
+                "total_minor": INT, "created_at": STAMP, "expires_at": STAMP, "paid_at": STAMP,
+                "payment_method": NSTR, "tracking_number": NSTR, "catalog_version": STR,
+                "lines": {"type": "array", "items": _LINE}}
+ORDER_SCHEMAS = {
+    "OrderRequest": _obj({"lines": {"type": "array", "minItems": 1, "maxItems": 50,
+                                    "items": _obj({"sku": STR, "qty": {"type": "integer", "minimum": 1,
+                                                                       "maximum": 99}}, ["sku", "qty"])},
+                          "shipping_address": _ref("Address"), "coupon": STR, "use_credit": BOOL},
+                         ["lines", "shipping_address"]),
+    "OrderSummary": _obj(_ORDER_PROPS, ["number", "status", "total_minor", "currency", "lines", "expires_at"]),
+    "Order": _obj({**_ORDER_PROPS, "shipping_address": {"anyOf": [_ref("Address"), {"type": "null"}]},
+                   "coupon": NSTR, "transfer_reference": NSTR, "can_pay": BOOL, "can_cancel": BOOL,
+                   "bank_instructions": _BANK},
+                  ["number", "status", "total_minor", "currency", "lines", "expires_at"]),
+    "OrderList": _obj({"orders": {"type": "array", "items": _ref("OrderSummary")}}, ["orders"]),
+    "PaymentRequest": _obj({"method": {"enum": ["paypal", "alipay", "wechat", "bank_transfer"]},
+                            "client": {"enum": ["pc", "mobile"]}}, ["method"]),
+    "PaymentStart": _obj({"method": STR, "status": STR, "redirect_url": STR, "qr_code_url": STR, "qr_svg": STR,
+                          "bank_instructions": _BANK}, ["method", "status"]),
+    "TransferReference": _obj({"reference": STR}, ["reference"]),
+    "Empty": _obj({}),
+    "Stock": _obj({"catalog_version": STR, "stock": {"type": "object", "additionalProperties": _obj(
+        {"orderable": BOOL, "available": {"type": ["integer", "null"]}, "in_stock": BOOL,
+         "price_minor": {"type": ["integer", "null"]}, "currency": NSTR, "title": STR},
+        ["orderable", "available", "in_stock"])}}, ["catalog_version", "stock"]),
+    "Credit": _obj({"currency": STR, "balance_minor": INT, "entries": {"type": "array", "items": _obj(
+        {"amount_minor": INT, "currency": STR, "reason": STR, "order": NSTR, "at": STAMP})}},
+        ["currency", "balance_minor", "entries"]),
+}
+_NUMBER = [{"name": "number", "in": "path", "required": True, "schema": STR}]
+_PROVIDER = [{"name": "provider", "in": "path", "required": True,
+              "schema": {"enum": ["paypal", "alipay", "wechat"]}}]
+
+
+def _redirect(summary: str) -> dict:
+    return {"summary": summary, "parameters": _PROVIDER,
+            "responses": {"303": {"description": "redirect to the page that waits for the notification"}}}
+
+
+ORDER_PATHS = {
+    "/api/orders": {
+        "post": _op("Place an order at server prices; reserves stock (409 out_of_stock, coupon_invalid)", 201,
+                    "Order", "OrderRequest", (400, 403, 409, 415, 503), auth=True),
+        "get": _op("The shopper's orders, newest first", 200, "OrderList", None, (), auth=True)},
+    "/api/orders/{number}": {"get": {**_op("One of the shopper's orders", 200, "Order", None, (404,), auth=True),
+                                     "parameters": _NUMBER}},
+    "/api/orders/{number}/cancel": {"post": {**_op("Cancel an unpaid order; releases its stock", 200, "Order",
+                                                   "Empty", (403, 404, 409), auth=True), "parameters": _NUMBER}},
+    "/api/orders/{number}/payments": {"post": {**_op("Start paying: redirect_url, a WeChat QR code, or bank "
+                                                     "instructions", 200, "PaymentStart", "PaymentRequest",
+                                                     (400, 403, 404, 409, 502), auth=True),
+                                               "parameters": _NUMBER}},
+    "/api/orders/{number}/transfer-reference": {"post": {**_op("Record the shopper's bank transfer reference", 200,
+                                                               "Order", "TransferReference", (400, 403, 404, 409),
+                                                               auth=True), "parameters": _NUMBER}},
+    "/api/stock": {"get": {**_op("Live availability and current price of SKUs", 200, "Stock", None, (400, 503)),
+                           "parameters": [{"name": "sku", "in": "query", "required": True,
+                                           "schema": {"type": "array", "items": STR, "maxItems": 100},
+                                           "style": "form", "explode": True}]}},
+    "/api/me/credit": {"get": _op("Store-credit balance and ledger", 200, "Credit", None, (), auth=True)},
+    "/pay/{provider}/return": {"get": _redirect("The provider's cashier sends the shopper back here (never "
+                                                "proof of payment)")},
+    "/pay/{provider}/cancel": {"get": _redirect("The shopper gave up at the cashier")},
+    "/pay/{provider}/notify": {"post": {
+        "summary": "Signed provider notifications (PayPal webhooks, Alipay trade_status_sync, WeChat Pay v3)",
+        "parameters": _PROVIDER,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}},
+                                                      "application/x-www-form-urlencoded": {
+                                                          "schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "accepted (Alipay: the text `success`; `failure` asks for a retry). "
+                                             "A rejected notification gets the provider's own error form (PayPal "
+                                             "and WeChat Pay: 4xx), which makes the provider retry."},
+                      "204": {"description": "accepted (WeChat Pay)"}}}},
+}

@@ -237,7 +237,7 @@
     window.addEventListener('pageshow', (e) => { if (e.persisted) render(read()); });
   }
 
-  window.storefrontCart = { read, add, update, count, money, KEY };
+  window.storefrontCart = { read, add, update, count, money, KEY, save: (c) => write(normalize(c)) && render(read()) };
   const start = () => { bind(); render(read()); };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();
