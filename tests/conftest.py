@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -17,3 +19,29 @@ def minimal_site(tmp_path: Path) -> Path:
     dest = tmp_path / "site"
     shutil.copytree(SITES / "minimal", dest)
     return dest
+
+
+# One Chromium for the whole session: Playwright's sync API allows one running instance per thread,
+# so every browser suite (theme, orders, e2e) shares this fixture.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (never a downloaded browser); CHROMIUM=/path overrides."""
+    path = os.environ.get("CHROMIUM") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None) \
+        or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("no Chromium for the browser tests. Fix: run .ci/run (apt-get install chromium "
+                    "fonts-noto-cjk), or set CHROMIUM=/path/to/chrome")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -33,26 +33,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 # The demo store has a major privacy version effective 2027-01-01: build as of a fixed day before it,
 # so the site-wide notice is there whatever the calendar says.
 BUILD_NOW = "2026-11-25"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None) \
-        or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("no Chromium for the end-to-end tests. Fix: run .ci/run (apt-get install chromium "
-                    "fonts-noto-cjk), or set CHROMIUM=/path/to/chrome")
-    return path
 
 
 def free_port() -> int:
@@ -168,14 +157,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("e2e-store"))
     yield srv
     stop_server(srv)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 # ---- the per-test page with its checks ------------------------------------------------------------

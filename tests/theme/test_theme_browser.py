@@ -10,33 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import http.server
-import os
 import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 THEME = Path(__file__).resolve().parents[2] / "templates"
 CART_KEY = "storefront.cart.v1"
-
-
-def _chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("no Chromium for the browser tests. Fix: run .ci/run, or apt-get install chromium, "
-                    "or set CHROMIUM=/path/to/chrome")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
