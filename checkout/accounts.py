@@ -415,8 +415,13 @@ def update_profile(ctx: Context, account: Account, data: dict, *, now: datetime)
 
 
 def export_data(ctx: Context, account: Account, now: datetime) -> dict:
-    """Everything stored about the shopper, decrypted, as one JSON document."""
+    """Everything stored about the shopper, decrypted, as one JSON document (orders and store credit too)."""
+    from . import credit, orders  # orders builds on accounts: imported here, not at the top
+    from .models import Order
+    placed = Order.select().where(Order.account == account).order_by(Order.id)
     return {"exported_at": _iso(now),
+            "orders": [orders.order_view(ctx, o, detail=True) for o in placed],
+            "store_credit": credit.statement(account),
             "profile": profile(ctx, account, now),
             "guardian_email": ctx.cipher.decrypt(account.guardian_email_enc, "account.guardian_email"),
             "consents": [{"policy_version": c.policy_version, "policy_sha256": c.policy_sha256,

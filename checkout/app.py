@@ -58,8 +58,11 @@ def add_health_route(app: bottle.Bottle, ctx: Context, db) -> None:
             policies_ok = True
         except CheckoutError:
             policies_ok = False
-        ok = database_ok
-        return json_response(200 if ok else 503, {"status": "ok" if ok else "degraded",
-                                                  "database": database_ok, "policies": policies_ok})
+        store = app.config.get("checkout.catalog")
+        catalog_ok = store is not None and store.loaded()
+        # Ready means able to take orders: the database answers and catalog.json prices them.
+        ok = database_ok and catalog_ok
+        return json_response(200 if ok else 503, {"status": "ok" if ok else "degraded", "database": database_ok,
+                                                  "catalog": catalog_ok, "policies": policies_ok})
 
     app.route("/api/health", method="GET", callback=health)

@@ -73,7 +73,7 @@ SCHEMAS = {
     "ResetConfirm": _obj({"token": STR, "password": {"type": "string", "minLength": 8}},
                          ["token", "password"]),
     "Sent": _obj({"status": STR, "message": STR}, ["status"]),
-    "Health": _obj({"status": {"enum": ["ok", "degraded"]}, "database": BOOL, "policies": BOOL},
+    "Health": _obj({"status": {"enum": ["ok", "degraded"]}, "database": BOOL, "catalog": BOOL, "policies": BOOL},
                    ["status", "database"], extra=True),
 }
 
@@ -118,7 +118,9 @@ ACCOUNT_PATHS = {
                                         202, "Sent", "ResetRequest", (400, 403, 429))},
     "/api/password-reset/confirm": {"post": _op("Set a new password; ends every session", 200,
                                                 "AccountStatus", "ResetConfirm", (400, 403))},
-    "/api/health": {"get": _op("Liveness and readiness", 200, "Health", None, (503,))},
+    "/api/health": {"get": {**_op("Liveness and readiness", 200, "Health", None, ()), "responses": {
+        str(code): {"description": "ready" if code == 200 else "not ready (database or catalog missing)",
+                    "content": {"application/json": {"schema": _ref("Health")}}} for code in (200, 503)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
         "description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
 }

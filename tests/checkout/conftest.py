@@ -80,6 +80,8 @@ def site_dir(tmp_path) -> Path:
     site = tmp_path / "site"
     site.mkdir()
     (site / "policies.json").write_text(json.dumps(POLICIES, ensure_ascii=False), encoding="utf-8")
+    (site / "catalog.json").write_text(json.dumps({"schema": 1, "version": "v0", "currency": "CNY", "products": []}),
+                                       encoding="utf-8")
     return site
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime, timedelta
 
 import pytest
@@ -391,8 +393,13 @@ def test_internal_error_is_json_without_trace(api, monkeypatch):
     assert "secret internals" not in answer.text and "Traceback" not in answer.text
 
 
-def test_health(api):
-    assert api.get("/api/health").json == {"status": "ok", "database": True, "policies": True}
+def test_health_says_ready_only_with_a_catalog(api, site_dir):
+    (site_dir / "catalog.json").unlink()
+    answer = api.get("/api/health", status=503).json  # no catalog.json: orders cannot be priced
+    assert answer == {"status": "degraded", "database": True, "catalog": False, "policies": True}
+    (site_dir / "catalog.json").write_text(json.dumps({"schema": 1, "version": "v1", "currency": "CNY",
+                                                       "products": []}), encoding="utf-8")
+    assert api.get("/api/health").json == {"status": "ok", "database": True, "catalog": True, "policies": True}
 
 
 def test_taken_and_free_emails_cost_the_same_hashing(api, shopper, monkeypatch):

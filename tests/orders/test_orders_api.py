@@ -178,3 +178,14 @@ def test_account_deletion_keeps_orders_but_erases_their_address(service):
         row = Order.get(Order.number == number)
         assert row.shipping_enc is None and row.anonymised_at is not None
         assert row.total_minor == 19900  # the bookkeeping stays
+
+
+def test_data_export_includes_orders_and_their_address(service):
+    """The privacy policy's right to see one's data covers transaction records too."""
+    buyer = service.shopper()
+    order = buyer.order([{"sku": "UM-1001", "qty": 1}])
+    export = buyer.get("/api/me/export").json
+    assert [o["number"] for o in export["orders"]] == [order["number"]]
+    assert export["orders"][0]["shipping_address"]["name"] == "张三"
+    assert export["orders"][0]["lines"][0]["sku"] == "UM-1001"
+    assert export["store_credit"] == []
