@@ -386,7 +386,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     lib = loaded.library
     fresh_products = {rel: parsed for rel, (_, parsed) in loaded.fresh.items()
                       if parsed.kind == "product" and parsed.record is not None}
-    bodies = BodyStore({rel: (str(p.record.body_html), p.record.description) for rel, p in fresh_products.items()},
+    bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in fresh_products.items()},
                        cache.directory / "build.sqlite")
     assets = collect_assets(opts.templates)
     renderer = Renderer(lib, loaded.env, assets, opts.templates, complete=bodies.complete)

@@ -654,7 +654,7 @@ def _cold_writer(ix, n_docs: int):
     again as the writing); otherwise a single in-process writer."""
     procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
     if procs > 1 and n_docs >= PARALLEL_MIN_DOCS:
-        return ix.writer(procs=procs, multisegment=True, limitmb=128,
+        return ix.writer(procs=procs, multisegment=True, limitmb=40,
                          batchsize=max(1, -(-n_docs // (procs * 4))))
     return ix.writer(limitmb=256)
 
