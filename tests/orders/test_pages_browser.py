@@ -80,13 +80,18 @@ def test_checkout_revalidates_the_cart_pays_and_waits_for_the_notification(site,
                         "url": "/products/shirt/"}]}
     page.evaluate(f"localStorage.setItem('{CART_KEY}', JSON.stringify({json.dumps(stale)}))")
     page.reload()
-    page.click(".btn-checkout")
-    page.wait_for_url("**/checkout/")
-    notice = page.locator("[data-cart-notice]")
+    notice = page.locator("[data-cart-notice]")  # the cart page revalidates on arrival
     expect(notice).to_contain_text("价格已从 ¥259.00 变为 ¥199.00")
     expect(notice).to_contain_text("T 恤 黑色 仅剩 3 件")
     expect(notice).to_contain_text("T 恤 白色 已售罄")
+    page.click(".btn-checkout")
+    page.wait_for_url("**/checkout/")
     expect(page.locator("[data-checkout] [data-cart-subtotal]")).to_have_text("¥496.00")
+    # the price moves again while the shopper is at checkout: checked again there
+    page.evaluate(f"""(() => {{ const c = JSON.parse(localStorage.getItem('{CART_KEY}'));
+        c.lines[0].price_minor = 18000; localStorage.setItem('{CART_KEY}', JSON.stringify(c)); }})()""")
+    page.reload()
+    expect(page.locator("[data-cart-notice]")).to_contain_text("价格已从 ¥180.00 变为 ¥199.00")
     lines = page.evaluate(f"JSON.parse(localStorage.getItem('{CART_KEY}')).lines")
     assert [(l["sku"], l["qty"], l["price_minor"]) for l in lines] == [("UM-1001", 1, 19900), ("UM-3000-BLK", 3, 9900)]
     expect(page.locator("[data-checkout-form]")).to_be_visible()
@@ -127,3 +132,20 @@ def test_unpaid_order_can_be_cancelled_from_the_orders_page(site, browser):
     expect(page.locator("[data-detail-status]")).to_have_text("已取消")
     assert site.on_hand("UM-1001") == 5
     context.close()
+
+
+def test_cart_page_revalidates_prices_and_stock_on_arrival(site, browser):
+    """The cart page itself shows today's prices and stock, before the shopper goes to checkout."""
+    from playwright.sync_api import expect
+
+    page = browser.new_context(base_url=site.base).new_page()
+    page.goto("/cart/")
+    stale = {"lines": [{"sku": "UM-1001", "qty": 2, "title": "无线蓝牙耳机 X12", "price_minor": 25900,
+                        "currency": "CNY", "url": "/products/earbuds/"}]}
+    page.evaluate(f"localStorage.setItem('{CART_KEY}', JSON.stringify({json.dumps(stale)}))")
+    page.reload()
+    expect(page.locator("[data-cart-notice]")).to_contain_text("价格已从 ¥259.00 变为 ¥199.00")
+    expect(page.locator("[data-cart-subtotal]")).to_have_text("¥398.00")
+    lines = page.evaluate(f"JSON.parse(localStorage.getItem('{CART_KEY}')).lines")
+    assert [(l["sku"], l["qty"], l["price_minor"]) for l in lines] == [("UM-1001", 2, 19900)]
+    page.context.close()

@@ -47,38 +47,8 @@
     box.hidden = !message;
   }
 
-  // Today's prices and live stock for the cart. When the service cannot be reached the cart stays
-  // as it is: the order is priced by the service anyway.
-  async function revalidate() {
-    const store = window.storefrontCart;
-    const cart = store.read();
-    if (!cart.lines.length) return { changed: false };
-    const query = cart.lines.map((l) => `sku=${encodeURIComponent(l.sku)}`).join('&');
-    const r = await call('GET', `/stock?${query}`);
-    if (!r.ok || !r.data.stock) return { changed: false, offline: true };
-    const notes = [];
-    const money = store.money;
-    cart.lines = cart.lines.filter((l) => {
-      const s = r.data.stock[l.sku];
-      if (!s || !s.orderable) { notes.push(`${l.title} 已下架,已从购物车删除。`); return false; }
-      if (s.price_minor !== l.price_minor || s.currency !== l.currency) {
-        notes.push(`${l.title} 的价格已从 ${money(l.price_minor, l.currency)} 变为 ${money(s.price_minor, s.currency)}。`);
-        Object.assign(l, { price_minor: s.price_minor, currency: s.currency });
-      }
-      if (s.available !== null && s.available < l.qty) {
-        if (s.available <= 0) { notes.push(`${l.title} 已售罄,已从购物车删除。`); return false; }
-        notes.push(`${l.title} 仅剩 ${s.available} 件,数量已调整为 ${s.available}。`);
-        l.qty = s.available;
-      }
-      return true;
-    });
-    const box = $('[data-cart-notice]');
-    box.hidden = !notes.length;
-    if (!notes.length) return { changed: false };
-    store.save(cart);
-    box.textContent = `购物车已按最新价格和库存更新:${notes.join(' ')}`;
-    return { changed: true, message: box.textContent };
-  }
+  // Today's prices and live stock for the cart: cart-check.js, shared with the cart page.
+  const revalidate = () => window.storefrontCartCheck();
 
   function addressLabel(a) {
     return [a.name, a.phone, a.province, a.city, a.line1, a.line2].filter(Boolean).join(' ');
@@ -135,6 +105,24 @@
     }
   }
 
+  // The QR code is paid on another device: wait here for the provider's notification (as the
+  // return page does), so the page says so once the order is paid.
+  async function watchQrPayment(order) {
+    const started = Date.now();
+    const path = `/orders/${encodeURIComponent(order.number)}`;
+    while (Date.now() - started < 15 * 60 * 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const r = await call('GET', path);
+      if (r.status === 401) return;
+      if (r.ok && r.data.status !== 'pending_payment') {
+        $('[data-qr]').hidden = true;
+        return say(r.data.status === 'paid' ? `付款成功!订单 ${order.number} 将尽快发货。`
+          : `订单 ${order.number} 当前状态已更新,请在"我的订单"中查看。`, r.data.status === 'paid' ? 'success' : 'warning');
+      }
+    }
+    say('尚未收到付款通知。如果您已付款,请稍后在"我的订单"中查看。', 'warning');
+  }
+
   async function place(form, addresses, button) {
     const cart = window.storefrontCart;
     if (!cart.read().lines.length) return say('购物车是空的。', 'warning');
@@ -180,6 +168,7 @@
       form.hidden = true;
       say(started.data.bank_instructions ? '请按以下信息转账,客服核对到账后确认订单。' : '请扫码付款,付款后订单状态会自动更新。', 'info');
       showPayment(order, started.data);
+      if (started.data.qr_svg) watchQrPayment(order);
     } finally {
       button.disabled = false;
     }
