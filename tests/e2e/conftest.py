@@ -216,10 +216,11 @@ class Shop:
         assert not problems, f"{self.page.url}: " + "; ".join(problems)
         self.audited.append(self.page.url)
 
-    def screenshot(self, label: str) -> Path:
+    def screenshot(self, label: str, page: Page | None = None) -> Path:
+        """Save ``page`` (default: this tab) as test-artifacts/e2e/<test>-<label>.png."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{label}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        (page or self.page).screenshot(path=str(path), full_page=True)
         return path
 
     def bytes_before_images(self) -> tuple[int, list[tuple[str, int]]]:

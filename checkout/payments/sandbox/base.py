@@ -17,6 +17,10 @@ from typing import Any, Callable
 
 import bottle
 
+# Served on the shop's origin, where no /favicon.ico exists: without an icon of their own the sandbox
+# pages make the browser fetch it, and the 404 is logged as a console error.
+NO_FAVICON = '<link rel="icon" href="data:,">'
+
 Build = Callable[[float], tuple[bytes, dict[str, str]]]
 """Given the signing time (unix seconds), the notification body and headers."""
 
@@ -129,7 +133,7 @@ def cashier_page(title: str, rows: list[tuple[str, str]], pay_action: str, cance
     fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                      for k, v in (hidden or {}).items())
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{NO_FAVICON}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
             f'</head><body><h1>{html.escape(title)}</h1><p>沙箱 / sandbox: no real money moves.</p>'
             f'<table>{table}</table>{extra_html}'
@@ -140,7 +144,7 @@ def cashier_page(title: str, rows: list[tuple[str, str]], pay_action: str, cance
 
 
 def message_page(title: str, text: str, status: int = 200) -> bottle.HTTPResponse:
-    body = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    body = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{NO_FAVICON}<title>{html.escape(title)}</title>'
             f'</head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>')
     return bottle.HTTPResponse(body, status, {"Content-Type": "text/html; charset=utf-8"})
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..common import load_private_key, load_public_key, rsa_sign, rsa_verify
 from ..wechat import qr_svg
-from .base import Outbox, add_test_routes, cashier_page, message_page, redirect
+from .base import NO_FAVICON, Outbox, add_test_routes, cashier_page, message_page, redirect
 
 CHINA = timezone(timedelta(hours=8))
 _AUTH = re.compile(r'(\w+)="([^"]*)"')
@@ -271,7 +271,7 @@ class WeChatSandbox:
         code_url = f"weixin://wxpay/bizpayurl?pr={pr}"
         back = bottle.request.query.getunicode("return", "") or ""
         link = f"{self.config.base_url}/pay/{trade['prepay_id']}" + (f"?return={quote(back, safe='')}" if back else "")
-        body = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>微信支付 沙箱</title></head>'
+        body = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{NO_FAVICON}<title>微信支付 沙箱</title></head>'
                 f'<body><h1>微信扫码支付 (沙箱)</h1><div id="qr">{qr_svg(code_url)}</div>'
                 f'<p><a id="sandbox-open" href="{link}">在"手机"上打开付款页 / open the payer page</a></p></body></html>')
         return bottle.HTTPResponse(body, 200, {"Content-Type": "text/html; charset=utf-8"})
