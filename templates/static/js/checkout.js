@@ -5,7 +5,7 @@
    /api/stock: changed prices, short stock and withdrawn items are taken over with a clear notice. */
 (() => {
   'use strict';
-  const API = (document.documentElement.dataset.api || '/api').replace(/\/$/, '');
+  const { call } = window.storefrontApi;  // api.js, loaded just before
   const MESSAGES = {
     out_of_stock: '部分商品库存不足,请修改购物车后重试。',
     unknown_sku: '购物车中有已下架的商品,请删除后重试。',
@@ -17,26 +17,6 @@
   };
   const $ = (sel, root) => (root || document).querySelector(sel);
 
-  // Logged out (no readable sf_signed_in hint, API on this origin) the shopper's own data can only
-  // answer 401, which browsers log as an error: answer it here without asking.
-  const signedOut = () => !(/^https?:/.test(API) && API.indexOf(location.origin + '/') !== 0)
-    && !/(?:^|;\s*)sf_signed_in=1/.test(document.cookie);
-
-  async function call(method, path, body) {
-    if (/^\/(me|orders)\b/.test(path) && signedOut()) {
-      return { ok: false, status: 401, data: { error: { code: 'unauthorized', message: '请先登录。' } } };
-    }
-    const init = { method, credentials: 'include', headers: { 'Content-Type': 'application/json' } };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    try {
-      const res = await fetch(API + path, init);
-      const type = res.headers.get('Content-Type') || '';
-      const data = type.includes('json') ? await res.json() : {};
-      return { ok: res.ok, status: res.status, data };
-    } catch (e) {
-      return { ok: false, status: 0, data: { error: { code: 'network' } } };
-    }
-  }
 
   const text = (err) => (err && (MESSAGES[err.code] || String(err.message || '').split('。')[0] + '。')) || '服务器出错,请稍后再试。';
 

@@ -3,32 +3,13 @@
    order is no longer pending_payment (a return from the cashier is never taken as payment). */
 (() => {
   'use strict';
-  const API = (document.documentElement.dataset.api || '/api').replace(/\/$/, '');
+  const { call } = window.storefrontApi;  // api.js, loaded just before
   const STATUS = {
     pending_payment: '待付款', awaiting_confirmation: '等待确认转账', paid: '已付款', on_hold: '待客服确认',
     shipped: '已发货', completed: '已完成', cancelled: '已取消', expired: '已过期', refunded: '已退款',
   };
   const $ = (sel, root) => (root || document).querySelector(sel);
 
-  // Logged out (no readable sf_signed_in hint, API on this origin) the shopper's own data can only
-  // answer 401, which browsers log as an error: answer it here without asking.
-  const signedOut = () => !(/^https?:/.test(API) && API.indexOf(location.origin + '/') !== 0)
-    && !/(?:^|;\s*)sf_signed_in=1/.test(document.cookie);
-
-  async function call(method, path, body) {
-    if (/^\/(me|orders)\b/.test(path) && signedOut()) {
-      return { ok: false, status: 401, data: { error: { code: 'unauthorized', message: '请先登录。' } } };
-    }
-    const init = { method, credentials: 'include', headers: { 'Content-Type': 'application/json' } };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    try {
-      const res = await fetch(API + path, init);
-      const data = (res.headers.get('Content-Type') || '').includes('json') ? await res.json() : {};
-      return { ok: res.ok, status: res.status, data };
-    } catch (e) {
-      return { ok: false, status: 0, data: { error: { message: '网络连接失败。' } } };
-    }
-  }
   const money = (minor, currency) => (window.storefrontCart ? window.storefrontCart.money(minor, currency) : `${minor} ${currency}`);
   const orderParam = () => new URLSearchParams(window.location.search).get('order');
   const errorText = (r) => String((r.data.error && r.data.error.message) || '出错了,请稍后再试。').split('。')[0] + '。';
