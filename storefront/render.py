@@ -26,6 +26,7 @@ from .model import Category, CategoryNode, Library, Product
 from .money import format_money, wire_amount
 
 PER_PAGE = 24
+CARD_TEMPLATE, CARD_MACRO = "partials/product_card.html", "product_card"
 RELATED = 4
 FEATURED = 8
 
@@ -261,6 +262,34 @@ class Renderer:
             self._featured = (on_sale + rest)[:FEATURED]
         return self._featured
 
+    def share_cards(self) -> None:
+        """Render each product's card once per build, however many pages show it.
+
+        A product appears on its category pages, on four neighbours' pages and maybe the home page:
+        at 10,000 products that is some 60,000 renderings of the same card. The theme's
+        ``product_card`` macro (``partials/product_card.html``) must therefore depend only on its
+        arguments; its template module is shared by every page that imports it (Jinja caches it), so
+        wrapping the macro there is seen by all of them, and pages still record the template.
+        """
+        try:
+            module = self.env.get_template(CARD_TEMPLATE).module
+        except jinja2.TemplateNotFound:
+            return
+        macro = getattr(module, CARD_MACRO, None)
+        if macro is None or getattr(macro, "shared", False):
+            return
+        cards: dict[tuple[str, str, str], Markup] = {}
+
+        def card(product: Product, heading: str = "h3") -> Markup:
+            key = (product.sku, product.fingerprint, heading)
+            html = cards.get(key)
+            if html is None:
+                html = cards[key] = macro(product, heading)
+            return html
+
+        card.shared = True  # type: ignore[attr-defined]
+        setattr(module, CARD_MACRO, card)
+
     # shared fragments
     def render_fragments(self) -> dict[str, Markup]:
         ctx = dict(category_tree=self.tree, help_sections=self.lib.help_sections, pages=self.lib.pages,
@@ -273,6 +302,7 @@ class Renderer:
             except jinja2.TemplateNotFound:
                 out[key] = Markup("")
         self.fragments = out
+        self.share_cards()
         return out
 
     def shells(self) -> list[str]:

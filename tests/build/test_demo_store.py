@@ -67,3 +67,17 @@ def test_demo_store_pages_link_each_other(demo: Path) -> None:
     html = product.read_text(encoding="utf-8")
     assert 'href="/categories/' in html and 'application/ld+json' in html and 'og:title' in html
     assert (out / "sitemap.xml").read_text().count("<loc>") > 60
+
+
+def test_shared_product_cards_render_exactly_like_the_macro(demo: Path, tmp_path: Path, monkeypatch) -> None:
+    """Cards rendered once per build (Renderer.share_cards) give the same bytes as calling the macro."""
+    from storefront.render import Renderer
+
+    monkeypatch.setattr(Renderer, "share_cards", lambda self: None)
+    build(BuildOptions(content=demo / "content", templates=ROOT / "templates", output=tmp_path / "plain",
+                       index=tmp_path / "index", now=dt.date(2026, 11, 25), jobs=1, quiet=True, search=False))
+    shared, plain = demo / "output", tmp_path / "plain"
+    pages = [p.relative_to(plain) for p in plain.rglob("*.html")]
+    assert len(pages) > 60
+    different = [str(p) for p in pages if (plain / p).read_bytes() != (shared / p).read_bytes()]
+    assert not different, different[:5]
