@@ -196,7 +196,6 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
 
 
 def _json_meta(cache: BuildCache | None, key: str) -> dict[str, str]:
-    import json
     raw = cache.meta(key) if cache is not None else None
     return json.loads(raw) if raw else {}
 

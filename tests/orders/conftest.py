@@ -66,29 +66,6 @@ class Clock:
             self.now += timedelta(**delta)
 
 
-def _reset_postgres(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("CREATE SCHEMA public")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'checkout.db'}"
-    url = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
-    if not url:
-        reason = ("PostgreSQL tests need STOREFRONT_TEST_DATABASE_URL "
-                  "(source .ci/postgres.sh to start a throwaway server)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-    _reset_postgres(url)
-    return url
-
-
 @pytest.fixture(scope="session")
 def sandbox_keys():
     return generate_sandbox_keys()
