@@ -30,8 +30,9 @@ index, a Chinese word's very common bigrams are left out of its OR when rarer on
 are broken by document id, never by document number, so an incremental index answers exactly like
 a full rebuild (tests/search/test_index_swap.py); ``bench/search.py`` measures all of it.
 
-Cold builds of 2,000+ documents write one segment per process (2 by default,
-``STOREFRONT_SEARCH_PROCS``).
+A cold (full) build writes with :class:`storefront.search_bulk.BulkWriter`, which writes what
+Whoosh's own writer would, several times faster: one segment, or from 2,000 documents one segment per
+process (2 by default, ``STOREFRONT_SEARCH_PROCS``). Incremental builds use Whoosh's writer.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ from whoosh.analysis import Analyzer, Token
 from whoosh.collectors import TopCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.query import And, AndMaybe, Or, Query, Term
+
+from storefront.search_bulk import write_new_index
 
 try:  # the build's exception base, when the build side has one
     from storefront.errors import BuildError as _ErrorBase
@@ -302,6 +305,27 @@ class StoreAnalyzer(Analyzer):
             # long descriptions; single-character queries still match titles, tags, categories.
             for t in tokenize(part, "query" if body else "index"):
                 yield t, boost
+
+    def term_stats(self, value: str) -> tuple[int, dict[str, int], dict[str, float]]:
+        """What Whoosh's ``Frequency`` format computes from this analyzer's tokens in index mode,
+        without a ``Token`` per term: the token count, each term's frequency and its summed boosts.
+        Used by :class:`storefront.search_bulk.BulkWriter`."""
+        if self.grams:
+            terms = edge_grams(value)
+            freqs = Counter(terms)
+            return len(terms), freqs, {t: float(n) for t, n in freqs.items()}
+        freqs = Counter()
+        weights: dict[str, float] = {}
+        length = 0
+        for part, boost, body in zip(value.split(FIELD_SEP), FIELD_BOOSTS, (False, False, True)):
+            terms = tokenize(part, "query" if body else "index")
+            length += len(terms)
+            counts = Counter(terms)
+            freqs.update(counts)
+            get = weights.get
+            for t, n in counts.items():
+                weights[t] = get(t, 0.0) + n * boost
+        return length, freqs, weights
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs) -> Iterator[Token]:
@@ -584,12 +608,10 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         schema = make_schema()
         if full:
             ix = whoosh_index.create_in(str(build), schema)
-            writer = _cold_writer(ix, len(docs))
-            for d in docs:
-                writer.add_document(**_fields_of(d))
+            procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
+            write_new_index(ix, docs, _fields_of, procs if len(docs) >= PARALLEL_MIN_DOCS else 1)
             stats["added"] = len(docs)
             category_titles = {}
-            writer.commit()
         else:
             _copy_build(current, build)
             ix = whoosh_index.open_dir(str(build))
@@ -645,18 +667,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
 
 
 PARALLEL_MIN_DOCS = 2000
-"""Below this many documents a second process costs more than it saves."""
-
-
-def _cold_writer(ix, n_docs: int):
-    """A writer for a cold build: with 2+ cores and enough documents, one sub-process per core
-    analyses and writes its own segment (``multisegment``: no final merge, which would cost as much
-    again as the writing); otherwise a single in-process writer."""
-    procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
-    if procs > 1 and n_docs >= PARALLEL_MIN_DOCS:
-        return ix.writer(procs=procs, multisegment=True, limitmb=40,
-                         batchsize=max(1, -(-n_docs // (procs * 4))))
-    return ix.writer(limitmb=256)
+"""Below this many documents a second writer process costs more than it saves."""
 
 
 def _swap(index_dir: Path, build: Path) -> None:

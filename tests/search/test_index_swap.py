@@ -142,7 +142,7 @@ def test_swap_under_concurrent_readers(tmp_path, docs):
 
 
 def test_parallel_cold_build_and_pruned_queries_answer_like_a_single_writer(tmp_path, docs, monkeypatch):
-    # The parallel writer (one segment per process) only starts at PARALLEL_MIN_DOCS documents and
+    # The parallel bulk writer (one segment per process) only starts at PARALLEL_MIN_DOCS documents and
     # bigram pruning at PRUNE_MIN_DOCS; lower both so the fixture store takes those paths.
     monkeypatch.setattr(search_mod, "PRUNE_MIN_DOCS", 10)
     single, parallel, inc = (tmp_path / n / "search_index" for n in ("single", "parallel", "inc"))
