@@ -652,6 +652,8 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         manifest = {"format": 1, "analyzer": ANALYZER_VERSION, "language": language,
                     "doc_count": count, "category_titles": dict(sorted(category_titles.items())),
                     "corrections": corrections}
+        if not full:  # what changed since the build this one was copied from (for search_static)
+            manifest.update(derived_from=current.name, changed=sorted(ids), deleted=to_delete)
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
         _swap(index_dir, build)
     except SearchIndexError:

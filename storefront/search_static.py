@@ -36,6 +36,7 @@ changed nothing reads it back instead of recomputing it.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import shutil
@@ -94,6 +95,11 @@ def _dump(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
+ENTRIES = "entries.marshal"
+"""Beside the exported files: every document's entry (see :func:`_entry`), so that the next build's
+export recomputes only the documents that changed."""
+
+
 def static_index_files(index_dir: Path) -> dict[str, bytes]:
     """The static fallback index as ``{path under output/: bytes}`` for the build the
     ``index_dir`` symlink points at: read back when this build was exported before, else
@@ -104,7 +110,8 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
     cache = real / CACHE_DIR
     if cache.is_dir():
         return {p.relative_to(cache).as_posix(): p.read_bytes() for p in sorted(cache.rglob("*.json"))}
-    files = export(real)
+    entries = _entries(real)
+    files = export_entries(entries)
     tmp = real / f".{CACHE_DIR}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -112,6 +119,7 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        (tmp / ENTRIES).write_bytes(marshal.dumps(entries))
         os.replace(tmp, cache)
     except OSError:  # read-only or raced by another build: the answer is the same, only uncached
         shutil.rmtree(tmp, ignore_errors=True)
@@ -120,38 +128,95 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
 
 def export(build_dir: Path) -> dict[str, bytes]:
     """Compute the static files from the stored fields of the index in ``build_dir``."""
-    ix = whoosh_index.open_dir(str(build_dir))
-    with ix.reader() as reader:
-        stored = [reader.stored_fields(n) for n in reader.all_doc_ids()]
-    stored.sort(key=lambda f: (f.get("category", ""), f.get("title", ""), f["id"]))
+    return export_entries(_entries(Path(build_dir)))
 
-    categories = sorted({f.get("category", "") for f in stored} - {""})
+
+def _entries(build_dir: Path) -> dict[str, tuple]:
+    """Every live document's entry. An incremental index build records which build it was copied
+    from and which documents it changed (``storefront.search.update_index``): when that build's
+    entries were kept, only the changed documents are read and analysed again."""
+    ix = whoosh_index.open_dir(str(build_dir))
+    base = _base_entries(build_dir)
+    with ix.reader() as reader:
+        if base is None:
+            return {f["id"]: _entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
+        entries, changed = base
+        for doc_id in changed:
+            if not reader.doc_frequency("id", doc_id):
+                continue
+            for docnum in reader.postings("id", doc_id).all_ids():  # the replaced copy may still be there
+                if not reader.is_deleted(docnum):
+                    entries[doc_id] = _entry(reader.stored_fields(docnum))
+        if len(entries) != reader.doc_count():  # not what the index holds: start over
+            return {f["id"]: _entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
+        return entries
+
+
+def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
+    from storefront.search import MANIFEST
+    try:
+        manifest = json.loads((build_dir / MANIFEST).read_text("utf-8"))
+        source = manifest.get("derived_from")
+        if not source or "/" in source or source.startswith("."):
+            return None
+        entries = marshal.loads((build_dir.parent / source / CACHE_DIR / ENTRIES).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(entries, dict):
+        return None
+    changed = list(manifest.get("changed", []))
+    for doc_id in (*changed, *manifest.get("deleted", [])):
+        entries.pop(doc_id, None)
+    return entries, changed
+
+
+def _entry(f: dict) -> tuple:
+    """What the export needs of one document: its sort key, its row in the document blocks, its
+    category, its terms (each with where it was found, the highest place kept) and its SKUs."""
+    kind, title = f.get("kind", ""), f.get("title", "")
+    where: dict[str, int] = {}
+    parts = [(f.get("meta", ""), 1), (title, 2)]
+    if kind != "product":
+        parts.insert(0, (f.get("body", ""), 0))
+    for text, w in parts:
+        for term in _terms(text or "", skip_numbers=w == 1):
+            if where.get(term, -1) < w:
+                where[term] = w
+    url = f.get("url", "")
+    if kind == "product" and _PRODUCT_URL.match(url):
+        url = url[len("/products/"):-1]
+    return ((f.get("category", ""), title, f["id"]), kind, url, title, f.get("price_minor"),
+            f.get("currency") or "", f.get("category_title") or "", tuple(where.items()),
+            tuple((f.get("sku") or "").split()))
+
+
+def export_entries(entries: dict[str, tuple]) -> dict[str, bytes]:
+    """The static files from the documents' entries; documents are numbered in sort-key order."""
+    stored = sorted(entries.values())
+    categories = sorted({e[0][0] for e in stored} - {""})
     cat_no = {c: i + 1 for i, c in enumerate(categories)}
-    currency = Counter(f.get("currency") for f in stored if f.get("currency")).most_common(1)
+    currency = Counter(e[5] for e in stored if e[5]).most_common(1)
     currency = currency[0][0] if currency else ""
     titles: dict[str, str] = {}
-    postings: dict[str, dict[int, int]] = {}
+    postings: dict[str, list[int]] = {}
+    last: dict[str, int] = {}
     skus: dict[str, int] = {}
-    for docnum, f in enumerate(stored):
-        if f.get("category") and f.get("category_title"):
-            titles.setdefault(f["category"], f["category_title"])
-        parts = [(f.get("meta", ""), 1), (f.get("title", ""), 2)]
-        if f.get("kind") != "product":
-            parts.insert(0, (f.get("body", ""), 0))
-        for text, where in parts:
-            for term in _terms(text or "", skip_numbers=where == 1):
-                slot = postings.setdefault(term, {})
-                if slot.get(docnum, -1) < where:
-                    slot[docnum] = where
-        for sku in (f.get("sku") or "").split():
+    for docnum, e in enumerate(stored):
+        category = e[0][0]
+        if category and e[6]:
+            titles.setdefault(category, e[6])
+        for term, where in e[7]:
+            prev = last.get(term)
+            if prev is None:
+                postings[term] = [(docnum + 1) * 4 + where]
+            else:
+                postings[term].append((docnum - prev) * 4 + where)
+            last[term] = docnum
+        for sku in e[8]:
             skus.setdefault(sku.lower(), docnum)
 
     shards: dict[str, dict[str, list[int]]] = {}
-    for term, docs in postings.items():
-        encoded, prev = [], -1
-        for docnum in sorted(docs):
-            encoded.append((docnum - prev) * 4 + docs[docnum])
-            prev = docnum
+    for term, encoded in postings.items():
         shards.setdefault(shard_of(term), {})[term] = encoded
 
     files: dict[str, bytes] = {}
@@ -167,23 +232,20 @@ def export(build_dir: Path) -> dict[str, bytes]:
         files[f"search/skus/{n}.json"] = _dump({k: skus[k] for k in chunk})
     for start in range(0, len(stored), BLOCK):
         block = []
-        for f in stored[start:start + BLOCK]:
-            kind = f.get("kind", "")
-            url = f.get("url", "")
-            if kind == "product" and _PRODUCT_URL.match(url):
-                url = url[len("/products/"):-1]
-            row = [KINDS.index(kind) if kind in KINDS else kind, url, f.get("title", ""), f.get("price_minor")]
-            if f.get("currency") and f.get("currency") != currency:
-                row.append(f["currency"])
+        for e in stored[start:start + BLOCK]:
+            kind = e[1]
+            row = [KINDS.index(kind) if kind in KINDS else kind, e[2], e[3], e[4]]
+            if e[5] and e[5] != currency:
+                row.append(e[5])
             block.append(row)
         files[f"search/docs/{start // BLOCK}.json"] = _dump(block)
     # One character per document: 0 = none, then the category's number in base 62; kept in the
     # manifest so facets and the category filter never need the document blocks.
     alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     if len(categories) >= len(alphabet):
-        cats = [cat_no.get(f.get("category", ""), 0) for f in stored]
+        cats = [cat_no.get(e[0][0], 0) for e in stored]
     else:
-        cats = "".join(alphabet[cat_no.get(f.get("category", ""), 0)] for f in stored)
+        cats = "".join(alphabet[cat_no.get(e[0][0], 0)] for e in stored)
     files["search/manifest.json"] = _dump({
         "format": FORMAT, "docs": len(stored), "block": BLOCK, "shards": SHARDS,
         "present": sorted(shards), "categories": categories, "kinds": list(KINDS),

@@ -108,17 +108,28 @@ def test_static_export_is_made_once_per_build_and_read_back(tmp_path, docs):
     assert second != first and "极光蓝牙音箱 S3 新款".encode() in b"".join(second.values())
 
 
-def test_incremental_static_export_equals_a_full_one(tmp_path, docs):
+def test_incremental_static_export_equals_a_full_one(tmp_path, docs, monkeypatch):
     import dataclasses
+
+    from storefront import search_static
     inc, full = tmp_path / "inc" / "ix", tmp_path / "full" / "ix"
     update_index(inc, docs, full=True)
     static_index_files(inc)
     changed = dataclasses.replace(docs[2], title="极光蓝牙音箱 S3 二代")
+    added = dataclasses.replace(docs[5], id="product:UM-NEW", sku="UM-NEW", title="全新 极光 音箱")
     keep = {d.id for d in docs} - {docs[9].id}
-    update_index(inc, [changed], keep_ids=keep)
-    final = [changed if d.id == changed.id else d for d in docs if d.id in keep]
+    update_index(inc, [changed, added], keep_ids=keep | {added.id})
+    final = [changed if d.id == changed.id else d for d in docs if d.id in keep] + [added]
     update_index(full, final, full=True)
-    assert static_index_files(inc) == static_index_files(full)
+    analysed = []
+    real_entry = search_static._entry
+    monkeypatch.setattr(search_static, "_entry", lambda f: analysed.append(f["id"]) or real_entry(f))
+    incremental = static_index_files(inc)
+    # Only the two documents that changed were read and analysed again: the others came from the
+    # previous build's entries.
+    assert sorted(analysed) == sorted([changed.id, added.id])
+    assert incremental == static_index_files(full)
+    assert len(analysed) > 2  # the full build's export analysed every document
 
 
 def test_script_files_stay_within_the_theme_budget():
