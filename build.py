@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import sys
 from pathlib import Path
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{sum(len(s.articles) for s in lib.help_sections)} help articles, {len(lib.policies)} policy versions")
         return 0
     if args.command == "build":
+        # A one-shot process: the collector would only scan objects that are about to go anyway
+        # (at 10,000 products, one pass after the build cost 0.2 s).
+        gc.disable()
         return run_build(opts)
     if args.command == "watch":
         from storefront.watch import watch
@@ -164,4 +168,9 @@ if __name__ == "__main__":
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())
+    code = main()
+    # Everything is written and closed by now. Skipping the interpreter's teardown (freeing every
+    # module and object one by one) saves 0.2 s after a build of 10,000 products.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
