@@ -5,6 +5,7 @@ Kept free of heavy imports: a no-op rebuild only scans and compares (see ``build
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -88,10 +89,20 @@ def _kind_of(rel: str) -> str | None:
 
 def display(content_dir: Path, rel: str) -> str:
     """How a content path is shown in messages: relative to the working directory when inside it."""
-    full = Path(content_dir, rel)
+    base = _shown_base(str(content_dir), os.getcwd())
+    if base == ".":
+        return rel
+    return f"{base}/{rel}" if base else str(Path(content_dir, rel))
+
+
+@functools.lru_cache(maxsize=8)
+def _shown_base(content_dir: str, cwd: str) -> str:
+    """The content directory relative to the working directory ("" when outside it). Resolved once
+    per build and process, not once per file (two realpath calls were 5% of parsing a product)."""
     try:
-        return str(full.resolve().relative_to(Path.cwd().resolve()))
+        rel = Path(content_dir).resolve().relative_to(Path(cwd).resolve()).as_posix()
     except ValueError:
-        return str(full)
+        return ""
+    return rel if rel != "." else "."
 
 
