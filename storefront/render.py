@@ -226,11 +226,19 @@ class Renderer:
 
     def category_products(self, slug: str) -> list[Product]:
         """Products of a category and of all its subcategories, in catalog order."""
-        if slug not in self._listing:
-            slugs = set(self.descendants(slug))
-            self._listing[slug] = (self.by_category.get(slug, []) if len(slugs) == 1
-                                   else [p for p in self.lib.products if p.category in slugs])
-        return self._listing[slug]
+        if not self._listing:
+            # One pass over the catalog fills every category's listing, parents included: a pass
+            # per parent category was 40 ms at 10,000 products.
+            listing: dict[str, list[Product]] = {s: [] for s in self.lib.categories}
+            chains: dict[str, list[str]] = {}
+            for p in self.lib.products:
+                chain = chains.get(p.category)
+                if chain is None:
+                    chain = chains[p.category] = [c.slug for c in self.category_chain(p.category)]
+                for s in chain:
+                    listing[s].append(p)
+            self._listing.update(listing)
+        return self._listing.get(slug, [])
 
     def category_chain(self, slug: str | None) -> list[Category]:
         chain = []
