@@ -573,8 +573,9 @@ def _copy_build(src: Path, dst: Path) -> None:
 
 
 def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[str] | None = None,
-                 full: bool = False, language: str = "zh-CN") -> dict:
-    """Write the search index and swap it in.
+                 full: bool = False, language: str = "zh-CN", swap: bool = True) -> dict:
+    """Write the search index and swap it in (``swap=False``: leave that to :func:`swap_index`,
+    which takes the ``path`` of the returned stats).
 
     ``full=True`` indexes exactly ``docs``. ``full=False`` starts from the index at ``index_dir``,
     adds or replaces ``docs`` and deletes every document whose id is neither in ``keep_ids`` nor
@@ -655,7 +656,8 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         if not full:  # what changed since the build this one was copied from (for search_static)
             manifest.update(derived_from=current.name, changed=sorted(ids), deleted=to_delete)
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
-        _swap(index_dir, build)
+        if swap:
+            _swap(index_dir, build)
     except SearchIndexError:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -663,9 +665,33 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         shutil.rmtree(build, ignore_errors=True)
         raise SearchIndexError(f"{index_dir}: building the search index failed: {exc}. "
                                "Fix: check disk space and permissions, then rebuild with --full.") from exc
-    _prune(index_dir, keep={build, current} - {None})
+    if swap:
+        _prune(index_dir, keep={build, current} - {None})
     stats.update(documents=count, seconds=round(time.perf_counter() - started, 4), path=str(build))
     return stats
+
+
+def swap_index(index_dir: Path, build: Path) -> None:
+    """Make ``build`` (written by ``update_index(..., swap=False)``) the index ``index_dir`` points
+    at; the previous build is kept for rollback, older ones are deleted."""
+    index_dir, build = Path(index_dir), Path(build)
+    current = _current_build(index_dir)
+    _swap(index_dir, build)
+    _prune(index_dir, keep={build, current} - {None})
+
+
+def discard_unswapped(index_dir: Path) -> None:
+    """Delete the builds newer than the one ``index_dir`` points at: written, never swapped in."""
+    index_dir = Path(index_dir)
+    if not index_dir.parent.is_dir():
+        return
+    current = _current_build(index_dir)
+    newer = current is None
+    for b in _build_dirs(index_dir):
+        if newer:
+            shutil.rmtree(b, ignore_errors=True)
+        elif b.resolve() == current.resolve():
+            newer = True
 
 
 PARALLEL_MIN_DOCS = 2000

@@ -95,35 +95,40 @@ def _dump(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-ENTRIES = "entries.marshal"
-"""Beside the exported files: every document's entry (see :func:`_entry`), so that the next build's
-export recomputes only the documents that changed."""
+EXPORT = "export.marshal"
+"""Inside CACHE_DIR: ``{"files": {path: bytes}, "entries": {doc id: entry}}`` (see :func:`_entry`);
+the entries let the next build's export recompute only the documents that changed."""
 
 
 def static_index_files(index_dir: Path) -> dict[str, bytes]:
     """The static fallback index as ``{path under output/: bytes}`` for the build the
-    ``index_dir`` symlink points at: read back when this build was exported before, else
-    exported now and kept in the build directory."""
+    ``index_dir`` symlink points at (or for a build directory itself): read back when this build
+    was exported before, else exported now and kept in the build directory."""
     real = Path(index_dir).resolve()
     if not whoosh_index.exists_in(str(real)):
         raise SearchIndexError(f"{index_dir}: no search index to export. Fix: build the index first.")
-    cache = real / CACHE_DIR
-    if cache.is_dir():
-        return {p.relative_to(cache).as_posix(): p.read_bytes() for p in sorted(cache.rglob("*.json"))}
+    saved = _saved(real)
+    if saved is not None:
+        return saved["files"]
     entries = _entries(real)
     files = export_entries(entries)
     tmp = real / f".{CACHE_DIR}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        for rel, data in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        (tmp / ENTRIES).write_bytes(marshal.dumps(entries))
-        os.replace(tmp, cache)
+        tmp.mkdir()
+        (tmp / EXPORT).write_bytes(marshal.dumps({"files": files, "entries": entries}))
+        os.replace(tmp, real / CACHE_DIR)
     except OSError:  # read-only or raced by another build: the answer is the same, only uncached
         shutil.rmtree(tmp, ignore_errors=True)
     return files
+
+
+def _saved(build_dir: Path) -> dict | None:
+    try:
+        saved = marshal.loads((build_dir / CACHE_DIR / EXPORT).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return saved if isinstance(saved, dict) and "files" in saved and "entries" in saved else None
 
 
 def export(build_dir: Path) -> dict[str, bytes]:
@@ -159,11 +164,12 @@ def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
         source = manifest.get("derived_from")
         if not source or "/" in source or source.startswith("."):
             return None
-        entries = marshal.loads((build_dir.parent / source / CACHE_DIR / ENTRIES).read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
+    except (OSError, ValueError):
         return None
-    if not isinstance(entries, dict):
+    saved = _saved(build_dir.parent / source)
+    if saved is None:
         return None
+    entries = saved["entries"]
     changed = list(manifest.get("changed", []))
     for doc_id in (*changed, *manifest.get("deleted", [])):
         entries.pop(doc_id, None)
@@ -198,25 +204,28 @@ def export_entries(entries: dict[str, tuple]) -> dict[str, bytes]:
     currency = Counter(e[5] for e in stored if e[5]).most_common(1)
     currency = currency[0][0] if currency else ""
     titles: dict[str, str] = {}
-    postings: dict[str, list[int]] = {}
-    last: dict[str, int] = {}
+    codes: dict[str, list[int]] = {}  # per term: docnum * 4 + where, in docnum order
     skus: dict[str, int] = {}
     for docnum, e in enumerate(stored):
         category = e[0][0]
         if category and e[6]:
             titles.setdefault(category, e[6])
+        base = docnum * 4
         for term, where in e[7]:
-            prev = last.get(term)
-            if prev is None:
-                postings[term] = [(docnum + 1) * 4 + where]
+            found = codes.get(term)
+            if found is None:
+                codes[term] = [base + where]
             else:
-                postings[term].append((docnum - prev) * 4 + where)
-            last[term] = docnum
+                found.append(base + where)
         for sku in e[8]:
             skus.setdefault(sku.lower(), docnum)
 
     shards: dict[str, dict[str, list[int]]] = {}
-    for term, encoded in postings.items():
+    for term, cs in codes.items():
+        # gap * 4 + where, the gap counted from the previous document (from -1 for the first)
+        encoded = [cs[0] + 4]
+        if len(cs) > 1:
+            encoded += [c - (p & ~3) for p, c in zip(cs, cs[1:])]
         shards.setdefault(shard_of(term), {})[term] = encoded
 
     files: dict[str, bytes] = {}

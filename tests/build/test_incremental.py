@@ -179,3 +179,45 @@ def test_a_damaged_cache_is_replaced_not_fatal(minimal_site: Path) -> None:
     report = build(options(minimal_site))
     assert report.rendered == report.pages
     assert tree(minimal_site / "output") == before
+
+
+def _index_state(site: Path) -> tuple[str, list[str]]:
+    index = site / "search_index"
+    return os.readlink(index), sorted(p.name for p in site.glob("search_index.b*"))
+
+
+def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
+    from storefront.search import open_index, search
+
+    build(options(minimal_site, search=True))
+    started = []
+    real_start = builder.SearchJob.start_beside
+    monkeypatch.setattr(builder.SearchJob, "start_beside",
+                        lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Zeta")
+    report = build(options(minimal_site, search=True))
+    assert started == [True]  # the index was updated in a forked process, beside rendering
+    assert report.search["mode"] == "incremental" and report.search["replaced"] == 1
+    oi = open_index(minimal_site / "search_index")
+    try:
+        assert [h.title for h in search(oi, "zeta").hits] == ["Soundrive 声驰 音箱 Zeta"]
+    finally:
+        oi.close()
+    manifest = json.loads((minimal_site / "output/search/manifest.json").read_text())
+    assert manifest["docs"] == report.search["documents"]
+
+
+def test_a_build_failing_while_indexing_beside_leaves_the_index_as_it_was(minimal_site: Path) -> None:
+    from storefront.errors import ContentError
+
+    build(options(minimal_site, search=True))
+    before_output, before_index = tree(minimal_site / "output"), _index_state(minimal_site)
+    edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Zeta")
+    edit(minimal_site / "templates/product.html", "{{ product.body_html }}", "{{ product.body_html.nope() }}")
+    with pytest.raises(ContentError):
+        build(options(minimal_site, search=True))
+    # The new index was written (or was being written) beside rendering; it was never swapped in,
+    # and it is gone.
+    assert _index_state(minimal_site) == before_index
+    assert tree(minimal_site / "output") == before_output
