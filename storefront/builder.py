@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the heavy modules (Jinja2, Markdown, YAML, Babel) load only
 
 ENGINE = f"storefront-{__version__}-2"
 PARALLEL_MIN = 400
+STEP_MAX = 200
 """Below this many files to parse or pages to render, one process is faster than starting workers."""
 
 
@@ -254,7 +255,7 @@ def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: i
                     progress.advance(len(chunk))
                 yield from chunk
             return
-        step = max(50, min(500, n // (jobs * 8)))
+        step = max(50, min(STEP_MAX, n // (jobs * 8)))
         chunks = [list(range(s, min(n, s + step))) for s in range(0, n, step)]
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs) as pool:
@@ -418,8 +419,14 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
                         *(f"{k}={v}" for k, v in sorted(fragments.items()))])
     th = loaded.template_hashes
 
+    template_parts: dict[tuple[str, ...], str] = {}
+
     def key_for(art: Artifact, templates: Iterable[str]) -> str:
-        return _hash([global_key, art.kind, art.inputs, *(f"{t}={th.get(t, '-')}" for t in templates)])
+        templates = tuple(templates)
+        part = template_parts.get(templates)
+        if part is None:  # thousands of pages share a few template lists: join each once
+            part = template_parts[templates] = "\0".join(f"{t}={th.get(t, '-')}" for t in templates)
+        return _hash((global_key, art.kind, art.inputs, part))
 
     todo = [i for i, a in enumerate(artifacts)
             if opts.full or a.path not in previous

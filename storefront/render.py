@@ -328,10 +328,13 @@ class Renderer:
         featured = self.featured()
         add("/", "index", None, *(p.fingerprint for p in featured),
             *(f"{n.category.fingerprint}:{n.count}" for n in self.tree))
-        for i, p in enumerate(lib.products):
-            chain = self.category_chain(p.category)
-            add(p.url, "product", i, p.fingerprint, *(c.fingerprint for c in chain),
-                *(r.fingerprint for r in self.related(p)))
+        chains: dict[str, tuple[str, ...]] = {}
+        for i, p in enumerate(lib.products):  # the hot loop of an incremental build: kept lean
+            chain = chains.get(p.category)
+            if chain is None:
+                chain = chains[p.category] = tuple(c.fingerprint for c in self.category_chain(p.category))
+            arts.append(Artifact(page_path(p.url), "product", i,
+                                 _hash((p.fingerprint, *chain, *(r.fingerprint for r in self.related(p))))))
         for slug, c in lib.categories.items():
             prods = self.category_products(slug)
             pages = max(1, -(-len(prods) // PER_PAGE))
