@@ -2,9 +2,10 @@
 
     load (scan, parse, assemble, lock check, templates) -> plan -> render -> data files -> search -> commit
 
-Every stage before ``commit`` writes only into a staging directory beside the output; if anything
-fails, the staging directory is removed and the previous ``output/`` (and search index) stay exactly
-as they were. An output file is rendered again only when its dependency key changed (the records it
+Every stage before ``commit`` writes only into a staging directory beside the output (the search
+index into a new directory beside the current one); if anything fails, both are removed and the
+previous ``output/`` and search index stay exactly as they were. After a small edit the search stage
+runs in a forked process beside planning and rendering (see :class:`SearchJob`). An output file is rendered again only when its dependency key changed (the records it
 shows, the templates it loaded last time, the shared fragments and assets), and written only when its
 bytes changed, so a second build writes nothing.
 """

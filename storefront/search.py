@@ -170,6 +170,7 @@ class SearchResult:
 ANALYZER_VERSION = 3
 _ACCENTS = re.compile("[\u0300-\u036f]")
 _SEGMENT = re.compile("([a-z0-9]+)|([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+_LATIN = re.compile("[a-z0-9]+")
 SUGGEST_MAX_LATIN = 20
 SUGGEST_MAX_CJK = 8
 
@@ -194,13 +195,12 @@ def stem(word: str) -> str:
 
 def segments(text: str) -> list[tuple[str, str]]:
     """Split text into ``("latin", word)`` and ``("cjk", run)`` segments, in order."""
-    out = []
-    for m in _SEGMENT.finditer(normalize(text)):
-        if m.group(1):
-            out.append(("latin", m.group(1)))
-        else:
-            out.append(("cjk", m.group(2)))
-    return out
+    return [("latin", latin) if latin else ("cjk", cjk) for latin, cjk in _SEGMENT.findall(normalize(text))]
+
+
+def latin_words(text: str) -> list[str]:
+    """The ``latin`` segments of :func:`segments`, in order."""
+    return _LATIN.findall(normalize(text))
 
 
 def tokenize(text: str, mode: str = "index") -> list[str]:
@@ -373,17 +373,23 @@ def make_schema() -> Schema:
     )
 
 
-def _fields_of(doc: SearchDoc) -> dict:
-    meta = " ".join([doc.category_title, *doc.tags, *_slug_words(doc.url)])
+def _stored_of(doc: SearchDoc) -> dict:
+    """The stored fields of a document (what a reader's ``stored_fields`` gives back)."""
     out = dict(
-        id=doc.id, kind=doc.kind, url=doc.url, title=doc.title, meta=meta, body=doc.text,
+        id=doc.id, kind=doc.kind, url=doc.url, title=doc.title,
+        meta=" ".join([doc.category_title, *doc.tags, *_slug_words(doc.url)]), body=doc.text,
         category=doc.category, category_title=doc.category_title, tags=list(doc.tags),
-        currency=doc.currency, image=doc.image,
-        **_indexed_values(doc.kind, doc.title, meta, doc.text,
-                          " ".join(s for s in (doc.sku, *doc.variant_skus) if s), list(doc.tags)),
+        currency=doc.currency, image=doc.image, sku=" ".join(s for s in (doc.sku, *doc.variant_skus) if s),
     )
     if doc.price_minor is not None:
         out["price_minor"] = int(doc.price_minor)
+    return out
+
+
+def _fields_of(doc: SearchDoc) -> dict:
+    """Everything a document is written with: its stored fields and its indexed values."""
+    out = _stored_of(doc)
+    out.update(_indexed_values(doc.kind, doc.title, out["meta"], doc.text, out["sku"], list(doc.tags)))
     return out
 
 
@@ -399,7 +405,7 @@ def _indexed_body(kind: str, body: str) -> str:
     if kind != "product" or len(body) <= PRODUCT_BODY_CHARS:
         return body
     head = body[:PRODUCT_BODY_CHARS]
-    rest = dict.fromkeys(seg for k, seg in segments(body[PRODUCT_BODY_CHARS:]) if k == "latin")
+    rest = dict.fromkeys(latin_words(body[PRODUCT_BODY_CHARS:]))
     return head + " " + " ".join(rest)
 
 
@@ -610,7 +616,12 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         if full:
             ix = whoosh_index.create_in(str(build), schema)
             procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
-            write_new_index(ix, docs, _fields_of, procs if len(docs) >= PARALLEL_MIN_DOCS else 1)
+            # The static export needs only the documents: made while the index is written (this
+            # process would otherwise wait), kept in the new build for static_index_files.
+            exported: list = []
+            write_new_index(ix, docs, _fields_of, procs if len(docs) >= PARALLEL_MIN_DOCS else 1,
+                            meanwhile=lambda: exported.append(_static_entries(docs)),
+                            pack=(_doc_values, _doc_from))
             stats["added"] = len(docs)
             category_titles = {}
         else:
@@ -656,6 +667,9 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         if not full:  # what changed since the build this one was copied from (for search_static)
             manifest.update(derived_from=current.name, changed=sorted(ids), deleted=to_delete)
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+        if full:
+            from storefront.search_static import save_export
+            save_export(build, exported[0])
         if swap:
             _swap(index_dir, build)
     except SearchIndexError:
@@ -669,6 +683,19 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         _prune(index_dir, keep={build, current} - {None})
     stats.update(documents=count, seconds=round(time.perf_counter() - started, 4), path=str(build))
     return stats
+
+
+def _doc_values(doc: SearchDoc) -> tuple:
+    return tuple(doc.__dict__.values())
+
+
+def _doc_from(values: tuple) -> SearchDoc:
+    return SearchDoc(*values)
+
+
+def _static_entries(docs: list[SearchDoc]) -> dict[str, tuple]:
+    from storefront.search_static import entry
+    return {d.id: entry(_stored_of(d)) for d in docs}
 
 
 def swap_index(index_dir: Path, build: Path) -> None:

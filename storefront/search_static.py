@@ -110,14 +110,19 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
     saved = _saved(real)
     if saved is not None:
         return saved["files"]
-    entries = _entries(real)
+    return save_export(real, _entries(real))
+
+
+def save_export(build_dir: Path, entries: dict[str, tuple]) -> dict[str, bytes]:
+    """Export ``entries`` (every live document's, see :func:`entry`) and keep the result in the
+    index build ``build_dir``, for :func:`static_index_files`."""
     files = export_entries(entries)
-    tmp = real / f".{CACHE_DIR}-{os.getpid()}"
+    tmp = build_dir / f".{CACHE_DIR}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
         (tmp / EXPORT).write_bytes(marshal.dumps({"files": files, "entries": entries}))
-        os.replace(tmp, real / CACHE_DIR)
+        os.replace(tmp, build_dir / CACHE_DIR)
     except OSError:  # read-only or raced by another build: the answer is the same, only uncached
         shutil.rmtree(tmp, ignore_errors=True)
     return files
@@ -144,16 +149,16 @@ def _entries(build_dir: Path) -> dict[str, tuple]:
     base = _base_entries(build_dir)
     with ix.reader() as reader:
         if base is None:
-            return {f["id"]: _entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
+            return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
         entries, changed = base
         for doc_id in changed:
             if not reader.doc_frequency("id", doc_id):
                 continue
             for docnum in reader.postings("id", doc_id).all_ids():  # the replaced copy may still be there
                 if not reader.is_deleted(docnum):
-                    entries[doc_id] = _entry(reader.stored_fields(docnum))
+                    entries[doc_id] = entry(reader.stored_fields(docnum))
         if len(entries) != reader.doc_count():  # not what the index holds: start over
-            return {f["id"]: _entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
+            return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
         return entries
 
 
@@ -176,8 +181,9 @@ def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
     return entries, changed
 
 
-def _entry(f: dict) -> tuple:
-    """What the export needs of one document: its sort key, its row in the document blocks, its
+def entry(f: dict) -> tuple:
+    """What the export needs of one document (from its stored fields, or equally from the fields
+    ``storefront.search`` indexes it with): its sort key, its row in the document blocks, its
     category, its terms (each with where it was found, the highest place kept) and its SKUs."""
     kind, title = f.get("kind", ""), f.get("title", "")
     where: dict[str, int] = {}
