@@ -17,7 +17,6 @@ import gc
 import hashlib
 import importlib.util
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -241,6 +240,11 @@ def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict
             for src, (digest, parsed) in zip(sources, results)]
 
 
+def _can_fork() -> bool:
+    import multiprocessing  # imported when needed: a small rebuild never starts a process
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: int, jobs: int,
                 progress: Progress | None) -> Iterable[Any]:
     """Run ``fn`` over index chunks, in forked workers when there is enough to do."""
@@ -248,7 +252,7 @@ def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: i
     _WORK.clear()
     _WORK.update(work)
     try:
-        if jobs <= 1 or n < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        if jobs <= 1 or n < PARALLEL_MIN or not _can_fork():
             step = 100
             for start in range(0, n, step):
                 chunk = fn(list(range(start, min(n, start + step))))
@@ -258,6 +262,7 @@ def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: i
             return
         step = max(50, min(STEP_MAX, n // (jobs * 8)))
         chunks = [list(range(s, min(n, s + step))) for s in range(0, n, step)]
+        import multiprocessing
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs) as pool:
             for chunk in pool.imap_unordered(fn, chunks):
@@ -542,11 +547,12 @@ class SearchJob:
         index after at most SEARCH_BESIDE_MAX files changed. (The cache is read before: its
         connection must not cross a fork.)"""
         if (not self.enabled or self.opts.full or not self.old or not self.opts.index.exists()
-                or files_parsed > SEARCH_BESIDE_MAX or "fork" not in multiprocessing.get_all_start_methods()):
+                or files_parsed > SEARCH_BESIDE_MAX or not _can_fork()):
             return
         # Imported here, before the fork, not in the child: the child is the longer of the two paths
         # (0.3 s against the parent's 0.2 s after a one-product edit at 10,000 products).
         importlib.import_module("storefront.search_docs")
+        import multiprocessing
         ctx = multiprocessing.get_context("fork")
         self._pipe, child_end = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=self._child, args=(child_end,), name="storefront-search", daemon=True)
