@@ -45,3 +45,44 @@ def test_a_save_that_fails_halfway_leaves_the_cache_as_it_was(minimal_site: Path
     report = build(options(minimal_site))
     assert report.parsed == len(products) > 1  # nothing of the failed build was taken as known
     assert "新 " in (minimal_site / "output/catalog.json").read_text(encoding="utf-8")
+
+
+def test_sources_recorded_beside_rendering_are_those_recorded_at_the_end(minimal_site: Path, monkeypatch) -> None:
+    import shutil
+
+    from storefront import builder
+
+    started = []
+    real_start = builder.SourceSaver.start_beside
+    monkeypatch.setattr(builder.SourceSaver, "start_beside",
+                        lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    build(options(minimal_site))  # at the end, in this process
+    at_the_end = {t: _rows(minimal_site, t) for t in ("files", "records", "bodies", "catalog")}
+    shutil.rmtree(minimal_site / ".output-cache")
+    monkeypatch.setattr(builder, "SAVE_BESIDE_MIN", 1)
+    build(options(minimal_site, full=True))  # in a forked process, while the site renders
+    assert started == [False, True]
+    assert {t: _rows(minimal_site, t) for t in at_the_end} == at_the_end
+    second = build(options(minimal_site))
+    assert second.parsed == 0 and second.written == []
+
+
+def test_a_build_failing_after_the_sources_were_recorded_leaves_true_rows(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
+    from storefront.errors import ContentError
+
+    monkeypatch.setattr(builder, "SAVE_BESIDE_MIN", 1)
+    build(options(minimal_site))
+    product = minimal_site / "content/products/audio/speaker.md"
+    product.write_text(product.read_text(encoding="utf-8").replace("title: ", "title: 新款 ", 1), encoding="utf-8")
+    template = minimal_site / "templates/product.html"
+    good = template.read_text(encoding="utf-8")
+    template.write_text(good.replace("{{ product.body_html }}", "{{ product.body_html.nope() }}"), encoding="utf-8")
+    with pytest.raises(ContentError):
+        build(options(minimal_site))
+    template.write_text(good, encoding="utf-8")
+    report = build(options(minimal_site))
+    # The edited file's record was kept by the failed build: not parsed again, and still shown.
+    assert report.parsed == 0
+    assert "新款 " in (minimal_site / "output/products/speaker/index.html").read_text(encoding="utf-8")
+    assert "products/speaker/index.html" in report.written
