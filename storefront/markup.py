@@ -24,14 +24,26 @@ def make_markdown(quick: bool = True):
     skips the inline patterns (each of 14 patterns otherwise scans each text node: a third of the
     parse time of a product); the HTML is the same, which tests/build/test_markdown.py checks."""
     import markdown  # imported on first use: a rebuild that parses nothing never needs it
-    from markdown.treeprocessors import InlineProcessor
+    from markdown.treeprocessors import InlineProcessor, UnescapeTreeprocessor
 
     class QuickInline(InlineProcessor):
         # Overrides InlineProcessor's private (name-mangled) method, which run() calls per text node.
+        def run(self, tree, ancestors=None):
+            self.md.sf_inline_syntax = False
+            return super().run(tree, ancestors)
+
         def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
             if patternIndex == 0 and not INLINE_SYNTAX.search(data):
                 return data
+            self.md.sf_inline_syntax = True
             return InlineProcessor._InlineProcessor__handleInline(self, data, patternIndex)
+
+    class QuickUnescape(UnescapeTreeprocessor):
+        # What it restores (STX code ETX) only the backslash-escape pattern writes, and text with
+        # a backslash (or STX) took the inline patterns: when none did, there is nothing to restore.
+        def run(self, root):
+            if getattr(self.md, "sf_inline_syntax", True):
+                super().run(root)
 
     from markdown.extensions.fenced_code import FencedCodeExtension
     from markdown.extensions.sane_lists import SaneListExtension
@@ -45,6 +57,11 @@ def make_markdown(quick: bool = True):
         if not hasattr(InlineProcessor, "_InlineProcessor__handleInline"):  # pragma: no cover
             raise RuntimeError("this Python-Markdown has no InlineProcessor.__handleInline")
         md.treeprocessors.register(QuickInline(md), "inline", 20)
+        md.treeprocessors.register(QuickUnescape(md), "unescape", 0)
+        # A set, not the list Markdown keeps (the prettifier asks once per element); none of our
+        # extensions adds block-level tags.
+        block_level = frozenset(md.block_level_elements)
+        md.is_block_level = lambda tag: isinstance(tag, str) and tag.lower().rstrip("/") in block_level
     return md
 
 

@@ -29,6 +29,9 @@ TRICKY = [
     "# Heading with `code`\n\n## 规格参数\n\ntext",
     "Text with a trailing backslash \\",
     "<div>raw block</div>\n\nthen text",
+    "a raw placeholder \x0265\x03 in plain text, and one in `code \x0266\x03`",
+    "    indented code with \\* and \x0267\x03\n\nthen a plain paragraph",
+    "| a | b |\n| --- | --- |\n| \\| escaped pipe | plain 文字 |",
 ]
 
 
