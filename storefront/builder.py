@@ -4,10 +4,14 @@
 
 Every stage before ``commit`` writes only into a staging directory beside the output (the search
 index into a new directory beside the current one); if anything fails, both are removed and the
-previous ``output/`` and search index stay exactly as they were. After a small edit the search stage
-runs in a forked process beside planning and rendering (see :class:`SearchJob`). An output file is rendered again only when its dependency key changed (the records it
-shows, the templates it loaded last time, the shared fragments and assets), and written only when its
-bytes changed, so a second build writes nothing.
+previous ``output/`` and search index stay exactly as they were. An output file is rendered again
+only when its dependency key changed (the records it shows, the templates it loaded last time, the
+shared fragments and assets), and written only when its bytes changed, so a second build writes
+nothing.
+
+Both cores are kept busy: parsing and rendering run in forked workers; after a small edit the
+search stage runs in a forked process beside planning and rendering (:class:`SearchJob`), and
+after a big parse the build cache records the sources beside rendering (:class:`SourceSaver`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ if TYPE_CHECKING:  # the heavy modules (Jinja2, Markdown, YAML, Babel) load only
 
 ENGINE = f"storefront-{__version__}-2"
 PARALLEL_MIN = 400
-STEP_MAX = 200
 """Below this many files to parse or pages to render, one process is faster than starting workers."""
+STEP_MAX = 200
+"""The most files or pages a worker takes at a time: small enough that both finish together."""
 
 
 @dataclass(frozen=True)
