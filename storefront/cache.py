@@ -80,8 +80,14 @@ class BuildCache:
         return {rel: (size, mtime, sha) for rel, size, mtime, sha in self.db.execute("SELECT * FROM files")}
 
     def artifacts(self) -> dict[str, ArtifactState]:
-        return {path: ArtifactState(key, sha, tuple(t.split("\n")) if t else ())
-                for path, key, sha, t in self.db.execute("SELECT * FROM artifacts")}
+        lists: dict[str, tuple[str, ...]] = {}  # thousands of pages share a few template lists
+        out = {}
+        for path, key, sha, t in self.db.execute("SELECT * FROM artifacts"):
+            templates = lists.get(t)
+            if templates is None:
+                templates = lists[t] = tuple(t.split("\n")) if t else ()
+            out[path] = ArtifactState(key, sha, templates)
+        return out
 
     def search_docs(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, fp FROM search_docs"))
