@@ -250,6 +250,16 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def _alone() -> bool:
+    """No other thread runs in this process. A process forked while another thread holds a lock
+    (SQLite's allocator and open mutexes, a stream's) inherits it locked and can hang on it: the
+    optional helper processes (search beside rendering, the cache's sources) are forked only from
+    a lone thread, as in ``build.py build``; ``watch`` and ``serve`` (watcher, HTTP, mail threads)
+    do that work in the building thread."""
+    import threading
+    return threading.active_count() == 1
+
+
 def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: int, jobs: int,
                 progress: Progress | None) -> Iterable[Any]:
     """Run ``fn`` over index chunks, in forked workers when there is enough to do."""
@@ -538,7 +548,7 @@ class SourceSaver:
         self._proc: Any = None
 
     def start_beside(self, files_parsed: int) -> None:
-        if files_parsed < SAVE_BESIDE_MIN or not _can_fork():
+        if files_parsed < SAVE_BESIDE_MIN or not _can_fork() or not _alone():
             return
         import multiprocessing
         self._proc = multiprocessing.get_context("fork").Process(
@@ -603,7 +613,7 @@ class SearchJob:
         index after at most SEARCH_BESIDE_MAX files changed. (The cache is read before: its
         connection must not cross a fork.)"""
         if (not self.enabled or self.opts.full or not self.old or not self.opts.index.exists()
-                or files_parsed > SEARCH_BESIDE_MAX or not _can_fork()):
+                or files_parsed > SEARCH_BESIDE_MAX or not _can_fork() or not _alone()):
             return
         # The documents are listed here, before the fork, not in the child: the child is the longer
         # of the two paths (0.3 s against the parent's 0.2 s after a one-product edit at 10,000).

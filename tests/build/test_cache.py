@@ -56,6 +56,7 @@ def test_sources_recorded_beside_rendering_are_those_recorded_at_the_end(minimal
     real_start = builder.SourceSaver.start_beside
     monkeypatch.setattr(builder.SourceSaver, "start_beside",
                         lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    monkeypatch.setattr(builder, "_alone", lambda: True)  # whatever else this test process runs
     build(options(minimal_site))  # at the end, in this process
     at_the_end = {t: _rows(minimal_site, t) for t in ("files", "records", "bodies", "catalog")}
     shutil.rmtree(minimal_site / ".output-cache")
@@ -72,6 +73,7 @@ def test_a_build_failing_after_the_sources_were_recorded_leaves_true_rows(minima
     from storefront.errors import ContentError
 
     monkeypatch.setattr(builder, "SAVE_BESIDE_MIN", 1)
+    monkeypatch.setattr(builder, "_alone", lambda: True)
     build(options(minimal_site))
     product = minimal_site / "content/products/audio/speaker.md"
     product.write_text(product.read_text(encoding="utf-8").replace("title: ", "title: 新款 ", 1), encoding="utf-8")

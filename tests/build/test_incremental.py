@@ -190,6 +190,7 @@ def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal
     from storefront import builder
     from storefront.search import open_index, search
 
+    monkeypatch.setattr(builder, "_alone", lambda: True)  # whatever else this test process runs
     build(options(minimal_site, search=True))
     started = []
     real_start = builder.SearchJob.start_beside
@@ -208,9 +209,34 @@ def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal
     assert manifest["docs"] == report.search["documents"]
 
 
-def test_a_build_failing_while_indexing_beside_leaves_the_index_as_it_was(minimal_site: Path) -> None:
+def test_with_other_threads_running_the_search_stage_stays_in_this_process(minimal_site: Path, monkeypatch) -> None:
+    import threading
+
+    from storefront import builder
+
+    build(options(minimal_site, search=True))
+    started = []
+    real_start = builder.SearchJob.start_beside
+    monkeypatch.setattr(builder.SearchJob, "start_beside",
+                        lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # as serve's HTTP and mail threads
+    other.start()
+    try:
+        edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Eta")
+        report = build(options(minimal_site, search=True))
+    finally:
+        stop.set()
+        other.join()
+    assert started == [False]
+    assert report.search["replaced"] == 1
+
+
+def test_a_build_failing_while_indexing_beside_leaves_the_index_as_it_was(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
     from storefront.errors import ContentError
 
+    monkeypatch.setattr(builder, "_alone", lambda: True)
     build(options(minimal_site, search=True))
     before_output, before_index = tree(minimal_site / "output"), _index_state(minimal_site)
     edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Zeta")
