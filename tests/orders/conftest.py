@@ -15,16 +15,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlencode, urljoin
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.validate import validator
 
 import pytest
 
+from ..conftest import LocalServer, NoRedirect, PageForms
 from checkout.config import Config, DataKey, utc_now
 from checkout.crypto import email_index, new_token, token_digest
 from checkout.models import Account, Consent, Order, Session, StockLevel
@@ -81,23 +79,6 @@ def write_catalog(site_dir: Path, products: list[dict], version: str = "v1") -> 
     os.utime(site_dir / "catalog.json", ns=(stamp, stamp + hash(version) % 1000 + 1))
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _Dispatch:
-    app: Any = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
-
-
 @dataclass
 class Answer:
     status: int
@@ -113,12 +94,7 @@ class Answer:
         return self.headers.get("location")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
+_opener = urllib.request.build_opener(NoRedirect)
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
@@ -157,33 +133,11 @@ class Client:
         return answer.json
 
 
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: dict[str, dict[str, Any]] = {}
-        self.links: dict[str, str] = {}
-        self._current: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and a.get("id"):
-            self._current = a["id"]
-            self.forms[a["id"]] = {"action": a.get("action", ""), "fields": {}}
-        elif tag == "input" and self._current and a.get("name"):
-            self.forms[self._current]["fields"][a["name"]] = a.get("value", "")
-        elif tag == "a" and a.get("id"):
-            self.links[a["id"]] = a.get("href", "")
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._current = None
-
-
 def submit(page_url: str, form_id: str = "sandbox-pay") -> Answer:
     """Open a cashier page and submit one of its forms, as a shopper's browser does."""
     page = http("GET", page_url)
     assert page.status == 200, (page_url, page.status, page.body[:300])
-    parser = _Forms()
+    parser = PageForms()
     parser.feed(page.body.decode("utf-8"))
     if form_id not in parser.forms and "sandbox-open" in parser.links:  # WeChat QR page: "scan" it
         return submit(urljoin(page_url, parser.links["sandbox-open"]), form_id)
@@ -260,9 +214,8 @@ def service(tmp_path, database_url, sandbox_keys, monkeypatch):
     monkeypatch.setenv("CHECKOUT_EXPIRY_INTERVAL", "0")  # tests run expiry themselves
     for name in ("CHECKOUT_PAYMENTS", "CHECKOUT_PUBLIC_URL", "CHECKOUT_ORDER_HOLD_MINUTES"):
         monkeypatch.delenv(name, raising=False)
-    dispatch = _Dispatch()
-    server = make_server("127.0.0.1", 0, dispatch, server_class=_ThreadingServer, handler_class=_Quiet)
-    base = f"http://127.0.0.1:{server.server_port}"
+    server = LocalServer()
+    base = server.url
     site = tmp_path / "site"
     site.mkdir()
     (site / "policies.json").write_text(json.dumps(POLICIES, ensure_ascii=False), encoding="utf-8")
@@ -282,22 +235,19 @@ def service(tmp_path, database_url, sandbox_keys, monkeypatch):
     from checkout import create_app
 
     app = create_app(config)
-    dispatch.app = validator(app)  # every request also checks WSGI compliance
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server.serve(validator(app))  # every request also checks WSGI compliance
     env = {"CHECKOUT_DATA_DIR": str(data_dir), "CHECKOUT_SITE_DIR": str(site), "DATABASE_URL": database_url,
            "CHECKOUT_PUBLIC_URL": base, "CHECKOUT_SITE_ORIGIN": base, "CHECKOUT_DATA_KEYS":
            "k1:" + __import__("base64").b64encode(b"\x01" * 32).decode(),
            "CHECKOUT_EMAIL_INDEX_KEY": __import__("base64").b64encode(b"\x02" * 32).decode(),
            "CHECKOUT_MAIL_URL": f"file://{data_dir / 'mail'}"}
-    svc = Service(base, app, config, clock, site, env, dispatch)
+    svc = Service(base, app, config, clock, site, env, server)
     yield svc
     try:
         svc.wait_notifications()
     except Exception:
         pass
-    server.shutdown()
-    server.server_close()
+    server.close()
     db = app.config["checkout.database"]
     if not db.is_closed():
         db.close()

@@ -11,16 +11,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from html.parser import HTMLParser
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlencode, urljoin
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.validate import validator
 
 import bottle
 import pytest
 
+from ..conftest import LocalServer, NoRedirect, PageForms
 from checkout.payments import PaymentRequest, PaymentVerificationError
 from checkout.payments.alipay import AlipayAdapter
 from checkout.payments.paypal import PayPalAdapter
@@ -29,24 +27,6 @@ from checkout.payments.wechat import WeChatAdapter
 
 ADDRESS = {"name": "张三", "line1": "浦东新区世纪大道 100 号", "line2": "2 号楼 501 室", "city": "上海市",
            "province": "上海", "postal_code": "200120", "country_code": "CN"}
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _Dispatch:
-    """The server is bound before the apps exist (their URLs need its port)."""
-
-    app: Any = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
 @dataclass
@@ -130,9 +110,8 @@ def sandbox_keys():
 
 @pytest.fixture(scope="session")
 def stack(sandbox_keys):
-    dispatch = _Dispatch()
-    server = make_server("127.0.0.1", 0, dispatch, server_class=_ThreadingServer, handler_class=_QuietHandler)
-    base = f"http://127.0.0.1:{server.server_port}"
+    server = LocalServer()
+    base = server.url
     setup = sandbox_setup(sandbox_keys, sandbox_url=f"{base}/sandbox", service_url=base)
     sandboxes = make_sandbox_apps(setup)
     adapters = {"paypal": PayPalAdapter(setup.paypal), "alipay": AlipayAdapter(setup.alipay),
@@ -141,12 +120,9 @@ def stack(sandbox_keys):
     root = make_receiver(adapters, receiver)
     for name, sub in sandboxes.items():
         root.mount(f"/sandbox/{name}/", sub)
-    dispatch.app = validator(root)  # every request of the tests also checks WSGI compliance
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server.serve(validator(root))  # every request of the tests also checks WSGI compliance
     yield Stack(base, setup, sandboxes, adapters, receiver, sandbox_keys)
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 _numbers = itertools.count(1)
@@ -173,33 +149,6 @@ def make_request(stack, order_number):
 
 # -- a small browser ----------------------------------------------------------------------------
 
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: dict[str, dict[str, Any]] = {}
-        self._current: str | None = None
-        self.links: dict[str, str] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and a.get("id"):
-            self._current = a["id"]
-            self.forms[a["id"]] = {"action": a.get("action", ""), "method": a.get("method", "get"), "fields": {}}
-        elif tag == "input" and self._current and a.get("name"):
-            self.forms[self._current]["fields"][a["name"]] = a.get("value", "")
-        elif tag == "a" and a.get("id"):
-            self.links[a["id"]] = a.get("href", "")
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._current = None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 @dataclass
 class Page:
     url: str
@@ -207,8 +156,8 @@ class Page:
     location: str | None
     text: str
 
-    def forms(self) -> _Forms:
-        parser = _Forms()
+    def forms(self) -> PageForms:
+        parser = PageForms()
         parser.feed(self.text)
         return parser
 
@@ -218,7 +167,7 @@ class Browser:
     not followed, so the tests can look at each hop."""
 
     def __init__(self) -> None:
-        self.opener = urllib.request.build_opener(_NoRedirect)
+        self.opener = urllib.request.build_opener(NoRedirect)
 
     def open(self, url: str, data: bytes | None = None) -> Page:
         try:
