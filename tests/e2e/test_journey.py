@@ -49,6 +49,42 @@ def activation_link(server: Server, address: str) -> str:
     return link
 
 
+def register_and_log_in(shop: Shop, server: Server, address: str, nickname: str, password: str,
+                        screenshots: bool = False) -> None:
+    """Register -> activation mail -> activate -> log in, the way a shopper does it, in the page;
+    ends on /account/ showing the nickname."""
+    page = shop.page
+    shop.visit("/account/register/")
+    page.fill("#reg-nickname", nickname)
+    page.fill("#reg-email", address)
+    page.fill("#reg-password", password)
+    page.check("input[name=accept]")
+    with page.expect_response(lambda r: r.url.endswith("/api/accounts") and r.request.method == "POST") as resp:
+        page.click("form[data-account-form=register] button[type=submit]")
+    assert resp.value.status in (200, 201, 202), resp.value.text()
+    expect(page.locator("[data-account-message]")).to_contain_text(address)
+    if screenshots:
+        shop.screenshot("05-registered")
+
+    link = activation_link(server, address)
+    shop.responses.clear()
+    page.goto(link, wait_until="load")
+    shop.audit()
+    expect(page.locator("[data-account-message]")).to_contain_text("已激活")
+    assert "token=" not in page.url  # the page drops the token from history once read
+    if screenshots:
+        shop.screenshot("06-activated")
+    follow(shop, page.locator("[data-account-next] a"))
+    assert urlsplit(page.url).path == "/account/login/"
+
+    page.fill("#login-email", address)
+    page.fill("#login-password", password)
+    with page.expect_navigation(url=re.compile(r"/account/$"), wait_until="load"):
+        page.click("form[data-account-form=login] button[type=submit]")
+    shop.audit()
+    expect(page.locator("#me-nickname")).to_have_value(nickname)
+
+
 def journey(shop: Shop, server: Server) -> None:
     page = shop.page
 
@@ -89,35 +125,8 @@ def journey(shop: Shop, server: Server) -> None:
     # Register -> activation mail -> activate -> log in -> /account/ shows the nickname.
     address = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
     nickname = "小梅" + uuid.uuid4().hex[:4]
-    password = "Lan-ya 2026 耳机"
-    shop.visit("/account/register/")
-    page.fill("#reg-nickname", nickname)
-    page.fill("#reg-email", address)
-    page.fill("#reg-password", password)
-    page.check("input[name=accept]")
-    with page.expect_response(lambda r: r.url.endswith("/api/accounts") and r.request.method == "POST") as resp:
-        page.click("form[data-account-form=register] button[type=submit]")
-    assert resp.value.status in (200, 201, 202), resp.value.text()
-    expect(page.locator("[data-account-message]")).to_contain_text(address)
-    shop.screenshot("05-registered")
-
-    link = activation_link(server, address)
-    shop.responses.clear()
-    page.goto(link, wait_until="load")
-    shop.audit()
-    expect(page.locator("[data-account-message]")).to_contain_text("已激活")
-    assert "token=" not in page.url  # the page drops the token from history once read
-    shop.screenshot("06-activated")
-    follow(shop, page.locator("[data-account-next] a"))
-    assert urlsplit(page.url).path == "/account/login/"
-
-    page.fill("#login-email", address)
-    page.fill("#login-password", password)
-    with page.expect_navigation(url=re.compile(r"/account/$"), wait_until="load"):
-        page.click("form[data-account-form=login] button[type=submit]")
-    shop.audit()
+    register_and_log_in(shop, server, address, nickname, "Lan-ya 2026 耳机", screenshots=True)
     expect(page.locator("[data-logged-in]")).to_be_visible()
-    expect(page.locator("#me-nickname")).to_have_value(nickname)
     expect(page.locator('[data-profile="email"]')).to_have_text(address)
     shop.screenshot("07-account")
     # the cart survived the account pages

@@ -33,7 +33,7 @@ from playwright.sync_api import Page, expect
 from checkout.payments.sandbox import sandbox_page_for_code_url
 
 from .conftest import ROOT, Server, Shop
-from .test_journey import CART_KEY, activation_link, follow
+from .test_journey import CART_KEY, follow, register_and_log_in
 
 PASSWORD = "Lan-ya 2026 耳机"
 ADDRESS = {"name": "张小梅", "phone": "13800138000", "country": "CN", "province": "上海市", "city": "上海市",
@@ -84,32 +84,10 @@ def browse_to_cart(shop: Shop) -> tuple[str, str]:
 
 def sign_up(shop: Shop, server: Server) -> Shopper:
     """Register -> activation mail -> activate -> log in (the way a shopper does it, in the page)."""
-    page = shop.page
     address = f"paid-{uuid.uuid4().hex[:10]}@example.com"
     nickname = "阿梅" + uuid.uuid4().hex[:4]
-    shop.visit("/account/register/")
-    page.fill("#reg-nickname", nickname)
-    page.fill("#reg-email", address)
-    page.fill("#reg-password", PASSWORD)
-    page.check("input[name=accept]")
-    with page.expect_response(lambda r: r.url.endswith("/api/accounts") and r.request.method == "POST") as resp:
-        page.click("form[data-account-form=register] button[type=submit]")
-    assert resp.value.status in (200, 201, 202), resp.value.text()
-    expect(page.locator("[data-account-message]")).to_contain_text(address)
-
-    shop.responses.clear()
-    page.goto(activation_link(server, address), wait_until="load")
-    shop.audit()
-    expect(page.locator("[data-account-message]")).to_contain_text("已激活")
-    follow(shop, page.locator("[data-account-next] a"))
-    assert urlsplit(page.url).path == "/account/login/"
-    page.fill("#login-email", address)
-    page.fill("#login-password", PASSWORD)
-    with page.expect_navigation(url=re.compile(r"/account/$"), wait_until="load"):
-        page.click("form[data-account-form=login] button[type=submit]")
-    shop.audit()
-    expect(page.locator("#me-nickname")).to_have_value(nickname)
-    return Shopper(address, nickname, page.context.cookies())
+    register_and_log_in(shop, server, address, nickname, PASSWORD)
+    return Shopper(address, nickname, shop.page.context.cookies())
 
 
 def go_to_checkout(shop: Shop) -> None:
