@@ -148,18 +148,18 @@ def _entries(build_dir: Path) -> dict[str, tuple]:
     ix = whoosh_index.open_dir(str(build_dir))
     base = _base_entries(build_dir)
     with ix.reader() as reader:
-        if base is None:
-            return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
-        entries, changed = base
-        for doc_id in changed:
-            if not reader.doc_frequency("id", doc_id):
-                continue
-            for docnum in reader.postings("id", doc_id).all_ids():  # the replaced copy may still be there
-                if not reader.is_deleted(docnum):
-                    entries[doc_id] = entry(reader.stored_fields(docnum))
-        if len(entries) != reader.doc_count():  # not what the index holds: start over
-            return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
-        return entries
+        if base is not None:
+            entries, changed = base
+            for doc_id in changed:
+                if not reader.doc_frequency("id", doc_id):
+                    continue
+                for docnum in reader.postings("id", doc_id).all_ids():  # the replaced copy may still be there
+                    if not reader.is_deleted(docnum):
+                        entries[doc_id] = entry(reader.stored_fields(docnum))
+            if len(entries) == reader.doc_count():
+                return entries
+            # not what the index holds: start over
+        return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
 
 
 def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
