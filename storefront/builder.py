@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
-from .cache import ArtifactState, BuildCache
+from .cache import ArtifactState, BuildCache, SearchDocsChange
 from .errors import ContentError, Problem, Problems
 from .sources import LOCK_NAME, SourceFile, display, scan
 
@@ -395,9 +395,11 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
             report.pages = int(cache.meta("pages") or 0)
             report.seconds = time.perf_counter() - started
             return report
-        jobs: list[Any] = []
+        search_job = SearchJob(opts, cache)
+        jobs: list[Any] = [search_job]
         try:
-            _build(opts, cache, staging, scanned, progress, report, jobs)
+            search_job.start_early()
+            _build(opts, cache, staging, scanned, progress, report, search_job, jobs)
         except BaseException:
             for job in jobs:
                 job.abandon()
@@ -413,7 +415,7 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildReport:
 
 
 def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, progress: Progress,
-           report: BuildReport, jobs: list[Any]) -> None:
+           report: BuildReport, search_job: SearchJob, jobs: list[Any]) -> None:
     from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
     from .render import Renderer, _hash, collect_assets
 
@@ -424,9 +426,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
                       if parsed.kind == "product" and parsed.record is not None}
     bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in fresh_products.items()},
                        cache.directory / "build.sqlite")
-    search_job = SearchJob(opts, lib, cache, bodies.body)
-    jobs.append(search_job)
-    search_job.start_beside(len(loaded.fresh))
+    search_job.give(lib, bodies.body, len(loaded.fresh))
 
     def sources() -> dict[str, Any]:
         return dict(files={rel: f for rel, f in loaded.files.items() if loaded.known_files.get(rel) != f},
@@ -531,6 +531,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
                        "timezone": lib.site.timezone, "pages": str(report.pages),
                        "world_key": _world_key(opts, scanned[0], cache, lib.site.timezone) or ""},
                  search_docs=search_state)
+    search_job.finish()
 
 
 SAVE_BESIDE_MIN = 2000
@@ -593,41 +594,52 @@ after rendering, which keeps both cores for each stage and the memory peak of on
 class SearchJob:
     """The search stage: index the documents that changed, and make the static index files.
 
+    After a small edit it runs in a process forked before the content is even read
+    (:meth:`start_early`): that process opens the index and reads the previous static export while
+    this one parses, gets the changed documents from :meth:`give`, and updates the index while this
+    one plans and renders. Otherwise (cold builds, big changes, other threads alive) it runs here,
+    in :meth:`result`.
+
     The new index is written beside the current one and swapped in only by :meth:`swap`, after
     the output is committed; :meth:`abandon` (a failed build) deletes it, so the index never moves
     ahead of the site.
     """
 
-    def __init__(self, opts: BuildOptions, lib: Library, cache: BuildCache, body_of: Callable[[Product], Any]):
-        self.opts, self.lib, self.body_of = opts, lib, body_of
+    def __init__(self, opts: BuildOptions, cache: BuildCache):
+        self.opts = opts
         self.enabled = opts.search and importlib.util.find_spec("whoosh") is not None
         self.old: dict[str, str] = {} if opts.full or not self.enabled else cache.search_docs()
+        self.lib: Library | None = None
+        self.body_of: Callable[[Product], Any] | None = None
         self._proc: Any = None
         self._pipe: Any = None
-        self._pending: list[Any] | None = None
-        self._result: tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None] | None = None
+        self._fps: dict[str, str] | None = None
+        self._result: tuple[dict[str, bytes], dict[str, Any], SearchDocsChange | None] | None = None
         self._build: str | None = None
 
-    def start_beside(self, files_parsed: int) -> None:
-        """Start the stage in a forked process now, when it is small: an update of an existing
-        index after at most SEARCH_BESIDE_MAX files changed. (The cache is read before: its
-        connection must not cross a fork.)"""
+    def start_early(self) -> None:
+        """Fork the stage now, when it will be an update of an existing index. (The cache was read
+        before: its connection must not cross a fork; and this process is still small.)"""
         if (not self.enabled or self.opts.full or not self.old or not self.opts.index.exists()
-                or files_parsed > SEARCH_BESIDE_MAX or not _can_fork() or not _alone()):
+                or not _can_fork() or not _alone()):
             return
-        # The documents are listed here, before the fork, not in the child: the child is the longer
-        # of the two paths (0.3 s against the parent's 0.2 s after a one-product edit at 10,000).
-        self._pending = importlib.import_module("storefront.search_docs").documents(self.lib, self.body_of)
         import multiprocessing
         ctx = multiprocessing.get_context("fork")
-        self._pipe, child_end = ctx.Pipe(duplex=False)
+        self._pipe, child_end = ctx.Pipe()
         self._proc = ctx.Process(target=self._child, args=(child_end,), name="storefront-search", daemon=True)
         self._proc.start()
         child_end.close()
 
     def _child(self, conn: Any) -> None:
         try:
-            conn.send(("ok", self._run()))
+            from . import search_static
+            search_static.preload(self.opts.index)  # the previous export, to derive the new one from
+            work = conn.recv()
+            if work is None:  # the parent does the stage itself after all
+                return
+            answer, keep_export = self._update(*work)
+            conn.send(("ok", answer))
+            keep_export()  # the parent goes on meanwhile; finish() waits for this
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
             from .errors import BuildError
             try:
@@ -637,52 +649,94 @@ class SearchJob:
         finally:
             conn.close()
 
-    def _run(self) -> tuple[tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None], str | None]:
-        from . import search
+    def give(self, lib: Library, body_of: Callable[[Product], Any], files_parsed: int) -> None:
+        """The assembled content: hand the changed documents to the forked stage, or, after a big
+        parse (the update is then big too, and rendering needs both cores), stop it and run the
+        stage in :meth:`result`."""
+        self.lib, self.body_of = lib, body_of
+        if self._proc is None:
+            return
+        if files_parsed > SEARCH_BESIDE_MAX:
+            self._stop()
+            return
+        try:
+            self._pipe.send(self._changes())
+        except OSError:  # it stopped early: result() receives why
+            pass
+
+    def _stop(self) -> None:
+        try:
+            self._pipe.send(None)
+        except OSError:  # it already stopped; result() would have reported why
+            pass
+        self._proc.join()
+        self._proc = None
+
+    def _changes(self) -> tuple[list[Any], set[str], bool, bool, str]:
+        """(documents to add or replace, every live id, full rebuild?, anything to do?, language)."""
         from .search_docs import documents
-        opts = self.opts
-        pending = self._pending if self._pending is not None else documents(self.lib, self.body_of)
-        fps = {doc_id: fp for doc_id, fp, _ in pending}
-        full = opts.full or not self.old or not opts.index.exists()
+        assert self.lib is not None and self.body_of is not None
+        pending = documents(self.lib, self.body_of)
+        self._fps = fps = {doc_id: fp for doc_id, fp, _ in pending}
+        full = self.opts.full or not self.old or not self.opts.index.exists()
         docs = [make() for doc_id, fp, make in pending if full or self.old.get(doc_id) != fp]
-        removed = set(self.old) - set(fps)
+        todo = full or bool(docs) or any(doc_id not in fps for doc_id in self.old)
+        return docs, set(fps), full, todo, self.lib.site.language
+
+    def _update(self, docs: list[Any], keep: set[str], full: bool, todo: bool,
+                language: str) -> tuple[tuple[tuple[dict[str, bytes], dict[str, Any]], str | None], Callable[[], None]]:
+        """((static files, index stats), the new build or None), and a function that keeps the
+        new static export in the new build (worth doing after answering)."""
+        from . import search, search_static
         stats: dict[str, Any] = {}
         build = None
-        if docs or removed or full:
-            stats = search.update_index(opts.index, docs, keep_ids=set(fps), full=full,
-                                        language=self.lib.site.language, swap=False)
+        if todo:
+            stats = search.update_index(self.opts.index, docs, keep_ids=keep, full=full, language=language, swap=False)
             build = stats["path"]
-        files = search.static_index_files(Path(build) if build else opts.index)
-        return (files, stats, (fps if fps != self.old else None)), build
+        files, keep_export = search_static.export_files(Path(build) if build else self.opts.index)
+        return ((files, stats), build), keep_export
 
-    def result(self) -> tuple[dict[str, bytes], dict[str, Any], dict[str, str] | None]:
-        """(static index files, index stats, document fingerprints to record or None)."""
+    def result(self) -> tuple[dict[str, bytes], dict[str, Any], SearchDocsChange | None]:
+        """(static index files, index stats, the change of the document fingerprints to record)."""
         if self._result is not None:
             return self._result
         if not self.enabled:
             self._result = ({}, {}, None)
             return self._result
         if self._proc is None:
-            self._result, self._build = self._run()
-            return self._result
-        try:
-            status, payload = self._pipe.recv()
-        except EOFError:
-            status, payload = "error", None
-        finally:
+            ((files, stats), self._build), keep_export = self._update(*self._changes())
+            keep_export()
+        else:
+            try:
+                status, payload = self._pipe.recv()
+            except EOFError:
+                status, payload = "error", None
+            if status != "ok":
+                self.finish()
+                from .errors import BuildError
+                if isinstance(payload, BaseException):
+                    raise payload
+                raise BuildError("the search stage stopped without an answer. Fix: rebuild with --full")
+            (files, stats), self._build = payload
+        fps = self._fps
+        assert fps is not None
+        change: SearchDocsChange | None = None
+        if not self.old:
+            change = (fps, None)
+        elif fps != self.old:
+            change = ({i: fp for i, fp in fps.items() if self.old.get(i) != fp}, [i for i in self.old if i not in fps])
+        self._result = (files, stats, change)
+        return self._result
+
+    def finish(self) -> None:
+        """Wait for the forked stage to end (it keeps the static export after answering)."""
+        if self._proc is not None:
             self._proc.join()
             self._proc = None
-        if status != "ok":
-            from .errors import BuildError
-            if isinstance(payload, BaseException):
-                raise payload
-            raise BuildError("the search stage stopped without an answer. Fix: rebuild with --full")
-        self._result, self._build = payload
-        return self._result
 
     def swap(self) -> None:
         if self._build is not None:
-            from .search import swap_index
+            from .search_base import swap_index
             swap_index(self.opts.index, Path(self._build))
             self._build = None
 
@@ -693,7 +747,7 @@ class SearchJob:
             self._proc.join()
             self._proc = None
         if self.enabled:
-            from .search import discard_unswapped
+            from .search_base import discard_unswapped
             discard_unswapped(self.opts.index)
             self._build = None
 

@@ -22,6 +22,11 @@ SCHEMA = 4
 _TABLES = ("meta", "files", "artifacts", "search_docs", "records", "bodies", "catalog")
 
 
+SearchDocsChange = tuple[dict[str, str], list[str] | None]
+"""Search document fingerprints to record: (rows to write, ids to delete); ids None means that the
+rows replace the whole table."""
+
+
 @dataclass(frozen=True)
 class ArtifactState:
     key: str
@@ -110,7 +115,7 @@ class BuildCache:
              artifacts: dict[str, ArtifactState], replace_all: bool, removed: list[str],
              records: dict[str, tuple[str, Any]], records_gone: list[str], bodies: dict[str, tuple[str, str]],
              catalog: dict[str, tuple[bytes, bytes]], meta: dict[str, str],
-             search_docs: dict[str, str] | None = None) -> None:
+             search_docs: SearchDocsChange | None = None) -> None:
         """Record a finished build: the rows that changed (``search_docs`` None: unchanged)."""
         with transaction(self.db):
             write_sources(self.db, files=files, files_gone=files_gone, records=records,
@@ -118,21 +123,25 @@ class BuildCache:
             self._write_outputs(artifacts, replace_all, removed, meta, search_docs)
 
     def save_outputs(self, *, artifacts: dict[str, ArtifactState], replace_all: bool, removed: list[str],
-                     meta: dict[str, str], search_docs: dict[str, str] | None = None) -> None:
+                     meta: dict[str, str], search_docs: SearchDocsChange | None = None) -> None:
         """The second half of :meth:`save`, when :func:`write_sources` recorded the sources already."""
         with transaction(self.db):
             self._write_outputs(artifacts, replace_all, removed, meta, search_docs)
 
     def _write_outputs(self, artifacts: dict[str, ArtifactState], replace_all: bool, removed: list[str],
-                       meta: dict[str, str], search_docs: dict[str, str] | None) -> None:
+                       meta: dict[str, str], search_docs: SearchDocsChange | None) -> None:
         if replace_all:
             self.db.execute("DELETE FROM artifacts")
         self.db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
                             [(p, a.key, a.sha, "\n".join(a.templates)) for p, a in artifacts.items()])
         self.db.executemany("DELETE FROM artifacts WHERE path = ?", [(p,) for p in removed])
         if search_docs is not None:
-            self.db.execute("DELETE FROM search_docs")
-            self.db.executemany("INSERT INTO search_docs VALUES (?, ?)", list(search_docs.items()))
+            rows, gone = search_docs
+            if gone is None:
+                self.db.execute("DELETE FROM search_docs")
+            else:
+                self.db.executemany("DELETE FROM search_docs WHERE id = ?", [(i,) for i in gone])
+            self.db.executemany("INSERT OR REPLACE INTO search_docs VALUES (?, ?)", list(rows.items()))
         self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
 
     def close(self) -> None:

@@ -59,6 +59,9 @@ from whoosh.collectors import TopCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.query import And, AndMaybe, Or, Query, Term
 
+from storefront.search_base import SearchDoc, current_build, new_build_dir, point_at, prune
+from storefront.search_base import discard_unswapped as discard_unswapped  # re-exported
+from storefront.search_base import swap_index as swap_index  # re-exported
 from storefront.search_bulk import write_new_index
 
 try:  # the build's exception base, when the build side has one
@@ -82,29 +85,6 @@ class SearchQueryError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # Records
-
-
-@dataclass(frozen=True)
-class SearchDoc:
-    """One searchable document, as the build hands it to :func:`update_index`."""
-
-    id: str
-    """Unique and stable: ``product:UM-1001``, ``help:payment/paypal``, ``policy:2025-10-01``."""
-    kind: str
-    """``product``, ``help``, ``policy`` or ``page``."""
-    url: str
-    title: str
-    text: str
-    """Plain text of the body (no HTML)."""
-    sku: str = ""
-    variant_skus: tuple[str, ...] = ()
-    category: str = ""
-    """Category slug (products) or help section slug (help articles)."""
-    category_title: str = ""
-    tags: tuple[str, ...] = ()
-    price_minor: int | None = None
-    currency: str = ""
-    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -512,31 +492,6 @@ def _leaf_readers(reader):
 # Building and swapping
 
 
-def _build_dirs(index_dir: Path) -> list[Path]:
-    pat = re.compile(re.escape(index_dir.name) + r"\.b(\d{6})$")
-    found = [p for p in index_dir.parent.iterdir() if pat.match(p.name) and p.is_dir()]
-    return sorted(found, key=lambda p: int(pat.match(p.name).group(1)))
-
-
-def _current_build(index_dir: Path) -> Path | None:
-    if index_dir.is_symlink():
-        target = index_dir.resolve()
-        return target if target.is_dir() else None
-    return None
-
-
-def _new_build_dir(index_dir: Path) -> Path:
-    existing = _build_dirs(index_dir)
-    n = int(existing[-1].name.rsplit(".b", 1)[1]) + 1 if existing else 1
-    while True:
-        path = index_dir.parent / f"{index_dir.name}.b{n:06d}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:  # a concurrent build took this number
-            n += 1
-
-
 def _adopt_plain_directory(index_dir: Path) -> None:
     """An index written before swaps existed is a plain directory: move it aside as a build."""
     if index_dir.exists() and not index_dir.is_symlink():
@@ -547,7 +502,7 @@ def _adopt_plain_directory(index_dir: Path) -> None:
                     "Fix: remove it or pass another --index directory.")
             index_dir.rmdir()
             return
-        target = _new_build_dir(index_dir)
+        target = new_build_dir(index_dir)
         target.rmdir()
         os.replace(index_dir, target)
         os.symlink(target.name, index_dir)
@@ -601,7 +556,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
                                "Fix: give every product, article and page a unique id.")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _adopt_plain_directory(index_dir)
-    current = _current_build(index_dir)
+    current = current_build(index_dir)
     if current is not None and not full:
         old_manifest = _read_manifest(current)
         if old_manifest.get("analyzer") != ANALYZER_VERSION or old_manifest.get("language") != language:
@@ -609,7 +564,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
     else:
         full = True
 
-    build = _new_build_dir(index_dir)
+    build = new_build_dir(index_dir)
     stats = {"mode": "full" if full else "incremental", "added": 0, "replaced": 0, "deleted": 0}
     try:
         schema = make_schema()
@@ -671,7 +626,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
             from storefront.search_static import save_export
             save_export(build, exported[0])
         if swap:
-            _swap(index_dir, build)
+            point_at(index_dir, build)
     except SearchIndexError:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -680,7 +635,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         raise SearchIndexError(f"{index_dir}: building the search index failed: {exc}. "
                                "Fix: check disk space and permissions, then rebuild with --full.") from exc
     if swap:
-        _prune(index_dir, keep={build, current} - {None})
+        prune(index_dir, keep={build, current} - {None})
     stats.update(documents=count, seconds=round(time.perf_counter() - started, 4), path=str(build))
     return stats
 
@@ -698,46 +653,8 @@ def _static_entries(docs: list[SearchDoc]) -> dict[str, tuple]:
     return {d.id: entry(_stored_of(d)) for d in docs}
 
 
-def swap_index(index_dir: Path, build: Path) -> None:
-    """Make ``build`` (written by ``update_index(..., swap=False)``) the index ``index_dir`` points
-    at; the previous build is kept for rollback, older ones are deleted."""
-    index_dir, build = Path(index_dir), Path(build)
-    current = _current_build(index_dir)
-    _swap(index_dir, build)
-    _prune(index_dir, keep={build, current} - {None})
-
-
-def discard_unswapped(index_dir: Path) -> None:
-    """Delete the builds newer than the one ``index_dir`` points at: written, never swapped in."""
-    index_dir = Path(index_dir)
-    if not index_dir.parent.is_dir():
-        return
-    current = _current_build(index_dir)
-    newer = current is None
-    for b in _build_dirs(index_dir):
-        if newer:
-            shutil.rmtree(b, ignore_errors=True)
-        elif b.resolve() == current.resolve():
-            newer = True
-
-
 PARALLEL_MIN_DOCS = 2000
 """Below this many documents a second writer process costs more than it saves."""
-
-
-def _swap(index_dir: Path, build: Path) -> None:
-    tmp = index_dir.parent / f".{index_dir.name}.swap-{os.getpid()}-{threading.get_ident()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(build.name, tmp)  # relative: the pair can be moved together
-    os.replace(tmp, index_dir)
-
-
-def _prune(index_dir: Path, keep: set[Path]) -> None:
-    keep = {p.resolve() for p in keep}
-    for p in _build_dirs(index_dir):
-        if p.resolve() not in keep:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

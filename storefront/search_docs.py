@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from .markup import plain_text
 from .model import Library, Product
-from .search import SearchDoc
+from .search_base import SearchDoc
 
 Pending = tuple[str, str, Callable[[], SearchDoc]]
 """(document id, fingerprint, a function that makes the document)."""

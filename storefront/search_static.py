@@ -40,8 +40,10 @@ import marshal
 import os
 import re
 import shutil
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 from whoosh import index as whoosh_index
 
@@ -104,28 +106,30 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
     """The static fallback index as ``{path under output/: bytes}`` for the build the
     ``index_dir`` symlink points at (or for a build directory itself): read back when this build
     was exported before, else exported now and kept in the build directory."""
+    files, keep = export_files(index_dir)
+    keep()
+    return files
+
+
+def export_files(index_dir: Path) -> tuple[dict[str, bytes], Callable[[], None]]:
+    """:func:`static_index_files`, and a function that keeps a new export in the build directory,
+    for a caller that has better things to do first (the forked search stage answers first)."""
     real = Path(index_dir).resolve()
     if not whoosh_index.exists_in(str(real)):
         raise SearchIndexError(f"{index_dir}: no search index to export. Fix: build the index first.")
     saved = _saved(real)
     if saved is not None:
-        return saved["files"]
-    return save_export(real, _entries(real))
+        return saved["files"], lambda: None
+    made = _export(real)
+    return made.files, lambda: made.keep(real)
 
 
 def save_export(build_dir: Path, entries: dict[str, tuple]) -> dict[str, bytes]:
     """Export ``entries`` (every live document's, see :func:`entry`) and keep the result in the
     index build ``build_dir``, for :func:`static_index_files`."""
-    files = export_entries(entries)
-    tmp = build_dir / f".{CACHE_DIR}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
-        (tmp / EXPORT).write_bytes(marshal.dumps({"files": files, "entries": entries}))
-        os.replace(tmp, build_dir / CACHE_DIR)
-    except OSError:  # read-only or raced by another build: the answer is the same, only uncached
-        shutil.rmtree(tmp, ignore_errors=True)
-    return files
+    made = Export(entries)
+    made.keep(build_dir)
+    return made.files
 
 
 def _saved(build_dir: Path) -> dict | None:
@@ -136,20 +140,44 @@ def _saved(build_dir: Path) -> dict | None:
     return saved if isinstance(saved, dict) and "files" in saved and "entries" in saved else None
 
 
+_preloaded: dict[str, Export] = {}
+
+
+def preload(index_dir: Path) -> None:
+    """Read back the export of the build ``index_dir`` points at now, ready to derive the next
+    build's from (a forked search stage does this while the build is still reading the content)."""
+    real = os.path.realpath(index_dir)
+    saved = _saved(Path(real))
+    if saved is not None:
+        _preloaded[real] = Export(saved["entries"], files=saved["files"])
+
+
+def _previous(build_dir: Path) -> Export | None:
+    found = _preloaded.pop(os.path.realpath(build_dir), None)
+    if found is None:
+        saved = _saved(build_dir)
+        found = Export(saved["entries"], files=saved["files"]) if saved is not None else None
+    return found
+
+
 def export(build_dir: Path) -> dict[str, bytes]:
     """Compute the static files from the stored fields of the index in ``build_dir``."""
-    return export_entries(_entries(Path(build_dir)))
+    return _export(Path(build_dir)).files
 
 
-def _entries(build_dir: Path) -> dict[str, tuple]:
-    """Every live document's entry. An incremental index build records which build it was copied
-    from and which documents it changed (``storefront.search.update_index``): when that build's
-    entries were kept, only the changed documents are read and analysed again."""
+def _export(build_dir: Path) -> Export:
+    """The export of every live document. An incremental index build records which build it was
+    copied from and which documents it changed (``storefront.search.update_index``): when that
+    build's export was kept, only the changed documents are read and analysed again, and only the
+    files they touch are made again."""
     ix = whoosh_index.open_dir(str(build_dir))
-    base = _base_entries(build_dir)
+    base = _base(build_dir)
     with ix.reader() as reader:
         if base is not None:
-            entries, changed = base
+            previous, changed, deleted = base
+            entries = dict(previous.entries)
+            for doc_id in (*changed, *deleted):
+                entries.pop(doc_id, None)
             for doc_id in changed:
                 if not reader.doc_frequency("id", doc_id):
                     continue
@@ -157,12 +185,12 @@ def _entries(build_dir: Path) -> dict[str, tuple]:
                     if not reader.is_deleted(docnum):
                         entries[doc_id] = entry(reader.stored_fields(docnum))
             if len(entries) == reader.doc_count():
-                return entries
+                return previous.derive(entries, {*changed, *deleted})
             # not what the index holds: start over
-        return {f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())}
+        return Export({f["id"]: entry(f) for f in (reader.stored_fields(n) for n in reader.all_doc_ids())})
 
 
-def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
+def _base(build_dir: Path) -> tuple[Export, list[str], list[str]] | None:
     from storefront.search import MANIFEST
     try:
         manifest = json.loads((build_dir / MANIFEST).read_text("utf-8"))
@@ -171,14 +199,10 @@ def _base_entries(build_dir: Path) -> tuple[dict[str, tuple], list[str]] | None:
             return None
     except (OSError, ValueError):
         return None
-    saved = _saved(build_dir.parent / source)
-    if saved is None:
+    previous = _previous(build_dir.parent / source)
+    if previous is None:
         return None
-    entries = saved["entries"]
-    changed = list(manifest.get("changed", []))
-    for doc_id in (*changed, *manifest.get("deleted", [])):
-        entries.pop(doc_id, None)
-    return entries, changed
+    return previous, list(manifest.get("changed", [])), list(manifest.get("deleted", []))
 
 
 def entry(f: dict) -> tuple:
@@ -204,67 +228,212 @@ def entry(f: dict) -> tuple:
 
 def export_entries(entries: dict[str, tuple]) -> dict[str, bytes]:
     """The static files from the documents' entries; documents are numbered in sort-key order."""
-    stored = sorted(entries.values())
-    categories = sorted({e[0][0] for e in stored} - {""})
-    cat_no = {c: i + 1 for i, c in enumerate(categories)}
-    currency = Counter(e[5] for e in stored if e[5]).most_common(1)
-    currency = currency[0][0] if currency else ""
-    titles: dict[str, str] = {}
-    codes: dict[str, list[int]] = {}  # per term: docnum * 4 + where, in docnum order
-    skus: dict[str, int] = {}
-    for docnum, e in enumerate(stored):
-        category = e[0][0]
-        if category and e[6]:
-            titles.setdefault(category, e[6])
-        base = docnum * 4
-        for term, where in e[7]:
-            found = codes.get(term)
-            if found is None:
-                codes[term] = [base + where]
+    return Export(entries).files
+
+
+class Export:
+    """The static files made from a set of entries (``{doc id: entry}``), with what making the
+    next set's needs: the entries in document-number order, each term's codes (``docnum * 4 +
+    where``, ascending), the terms of each shard and the SKU map. :meth:`derive` makes the export
+    of a set in which a few documents changed by redoing only the shards, document blocks and SKU
+    chunks they touch; the result equals ``Export(new entries)`` (tests compare them)."""
+
+    def __init__(self, entries: dict[str, tuple], files: dict[str, bytes] | None = None):
+        self.entries = entries
+        self.stored = sorted(entries.values())
+        self.codes: dict[str, list[int]] = {}
+        codes = self.codes
+        for docnum, e in enumerate(self.stored):
+            base = docnum * 4
+            for term, where in e[7]:
+                found = codes.get(term)
+                if found is None:
+                    codes[term] = [base + where]
+                else:
+                    found.append(base + where)
+        self.shards: dict[str, set[str]] = {}
+        for term in codes:
+            self.shards.setdefault(shard_of(term), set()).add(term)
+        self.skus = _sku_map(self.stored, 0, len(self.stored))
+        self.sku_chunks: list[str] = []
+        self._sku_sorted: list[str] | None = None
+        self.currency = _currency(self.stored)
+        if files is not None:  # made from these entries before
+            self.files = files
+            self.sku_chunks = json.loads(files["search/manifest.json"])["sku_chunks"]
+            return
+        self.files = {}
+        for sid in self.shards:
+            self.files[f"search/shards/{sid}.json"] = self._shard(sid)
+        self._sku_files()
+        for n in range((len(self.stored) + BLOCK - 1) // BLOCK):
+            self.files[f"search/docs/{n}.json"] = self._block(n)
+        self.files["search/manifest.json"] = self._manifest()
+
+    def derive(self, entries: dict[str, tuple], touched: set[str]) -> Export:
+        """The export of ``entries``: these entries with the documents ``touched`` added, changed
+        or removed."""
+        new = object.__new__(Export)
+        new.entries = entries
+        old, old_n = self.stored, len(self.stored)
+        # The others keep their order: merging the touched ones in is one pass (timsort runs).
+        new.stored = stored = sorted([e for e in old if e[0][2] not in touched]
+                                     + [entries[i] for i in touched if i in entries])
+        n = len(stored)
+        shift = n - old_n
+        # The window [lo, hi) where the numbering differs; past it, documents moved by ``shift``.
+        lo = 0
+        while lo < n and lo < old_n and stored[lo] is old[lo]:
+            lo += 1
+        tail = 0
+        while tail < n - lo and tail < old_n - lo and stored[n - 1 - tail] is old[old_n - 1 - tail]:
+            tail += 1
+        hi_old, hi_new = old_n - tail, n - tail
+        fresh: dict[str, list[int]] = {}
+        for docnum in range(lo, hi_new):
+            base = docnum * 4
+            for term, where in stored[docnum][7]:
+                fresh.setdefault(term, []).append(base + where)
+        affected = set(fresh)
+        for e in old[lo:hi_old]:
+            affected.update(term for term, _ in e[7])
+        if shift:
+            cut = hi_old * 4
+            affected.update(t for t, cs in self.codes.items() if cs[-1] >= cut)
+        new.codes = codes = dict(self.codes)
+        new.shards = shards = dict(self.shards)
+        dirty: set[str] = set()
+        for term in affected:
+            was = self.codes.get(term, [])
+            a, b = bisect_left(was, lo * 4), bisect_left(was, hi_old * 4)
+            right = was[b:] if not shift else [c + 4 * shift for c in was[b:]]
+            now = was[:a] + fresh.get(term, []) + right
+            if now == was:
+                continue
+            sid = shard_of(term)
+            dirty.add(sid)
+            if now:
+                codes[term] = now
+                if not was:
+                    shards[sid] = shards.get(sid, set()) | {term}
             else:
-                found.append(base + where)
-        for sku in e[8]:
-            skus.setdefault(sku.lower(), docnum)
+                del codes[term]
+                shards[sid] = shards[sid] - {term}
+                if not shards[sid]:
+                    del shards[sid]
+        new.files = files = dict(self.files)
+        for sid in dirty:
+            if sid in shards:
+                files[f"search/shards/{sid}.json"] = new._shard(sid)
+            else:
+                del files[f"search/shards/{sid}.json"]
+        new.currency = _currency(stored)
+        # SKUs: when the window holds the same SKUs, and held their first appearance, only the
+        # chunks holding them change; else the chunks are made again.
+        before, after = _sku_map(old, lo, hi_old), _sku_map(stored, lo, hi_new)
+        if not shift and before.keys() == after.keys() and all(self.skus[k] == v for k, v in before.items()):
+            new.skus = {**self.skus, **after}
+            new.sku_chunks, new._sku_sorted = self.sku_chunks, self._sku_sorted
+            for k in after:
+                if after[k] != before[k]:
+                    c = bisect_right(new.sku_chunks, k) - 1
+                    files[f"search/skus/{c}.json"] = new._sku_chunk(c)
+        else:
+            new.skus, new._sku_sorted = _sku_map(stored, 0, n), None
+            for path in [p for p in files if p.startswith("search/skus/")]:
+                del files[path]
+            new._sku_files()
+        # Document blocks: those holding the window, or every one past it when numbers moved.
+        blocks = (n + BLOCK - 1) // BLOCK
+        if new.currency != self.currency:
+            first, last = 0, blocks
+        else:
+            first, last = lo // BLOCK, blocks if shift else min(blocks, (hi_new + BLOCK - 1) // BLOCK)
+        for b in range(first, last):
+            files[f"search/docs/{b}.json"] = new._block(b)
+        for b in range(blocks, (old_n + BLOCK - 1) // BLOCK):
+            del files[f"search/docs/{b}.json"]
+        files["search/manifest.json"] = new._manifest()
+        return new
 
-    shards: dict[str, dict[str, list[int]]] = {}
-    for term, cs in codes.items():
-        # gap * 4 + where, the gap counted from the previous document (from -1 for the first)
-        encoded = [cs[0] + 4]
-        if len(cs) > 1:
-            encoded += [c - (p & ~3) for p, c in zip(cs, cs[1:])]
-        shards.setdefault(shard_of(term), {})[term] = encoded
+    def keep(self, build_dir: Path) -> None:
+        """Keep this export in the index build ``build_dir``, for :func:`static_index_files`."""
+        tmp = build_dir / f".{CACHE_DIR}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir()
+            (tmp / EXPORT).write_bytes(marshal.dumps({"files": self.files, "entries": self.entries}))
+            os.replace(tmp, build_dir / CACHE_DIR)
+        except OSError:  # read-only or raced by another build: the answer is the same, only uncached
+            shutil.rmtree(tmp, ignore_errors=True)
 
-    files: dict[str, bytes] = {}
-    for sid, terms in shards.items():
-        files[f"search/shards/{sid}.json"] = _dump(terms)
-    # SKUs in sorted chunks rather than hashed shards: neighbours share prefixes, so a chunk
-    # compresses to a third of what the same SKUs cost scattered over shards.
-    sku_list = sorted(skus)
-    sku_chunks = []
-    for n, start in enumerate(range(0, len(sku_list), SKU_CHUNK)):
-        chunk = sku_list[start:start + SKU_CHUNK]
-        sku_chunks.append(chunk[0])
-        files[f"search/skus/{n}.json"] = _dump({k: skus[k] for k in chunk})
-    for start in range(0, len(stored), BLOCK):
+    def _shard(self, sid: str) -> bytes:
+        out = {}
+        for term in self.shards[sid]:
+            cs = self.codes[term]
+            # gap * 4 + where, the gap counted from the previous document (from -1 for the first)
+            encoded = [cs[0] + 4]
+            if len(cs) > 1:
+                encoded += [c - (p & ~3) for p, c in zip(cs, cs[1:])]
+            out[term] = encoded
+        return _dump(out)
+
+    def _sku_files(self) -> None:
+        # SKUs in sorted chunks rather than hashed shards: neighbours share prefixes, so a chunk
+        # compresses to a third of what the same SKUs cost scattered over shards.
+        self._sku_sorted = sorted(self.skus)
+        self.sku_chunks = self._sku_sorted[::SKU_CHUNK]
+        for c in range(len(self.sku_chunks)):
+            self.files[f"search/skus/{c}.json"] = self._sku_chunk(c)
+
+    def _sku_chunk(self, c: int) -> bytes:
+        if self._sku_sorted is None:
+            self._sku_sorted = sorted(self.skus)
+        return _dump({k: self.skus[k] for k in self._sku_sorted[c * SKU_CHUNK:(c + 1) * SKU_CHUNK]})
+
+    def _block(self, b: int) -> bytes:
         block = []
-        for e in stored[start:start + BLOCK]:
+        for e in self.stored[b * BLOCK:(b + 1) * BLOCK]:
             kind = e[1]
             row = [KINDS.index(kind) if kind in KINDS else kind, e[2], e[3], e[4]]
-            if e[5] and e[5] != currency:
+            if e[5] and e[5] != self.currency:
                 row.append(e[5])
             block.append(row)
-        files[f"search/docs/{start // BLOCK}.json"] = _dump(block)
-    # One character per document: 0 = none, then the category's number in base 62; kept in the
-    # manifest so facets and the category filter never need the document blocks.
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if len(categories) >= len(alphabet):
-        cats = [cat_no.get(e[0][0], 0) for e in stored]
-    else:
-        cats = "".join(alphabet[cat_no.get(e[0][0], 0)] for e in stored)
-    files["search/manifest.json"] = _dump({
-        "format": FORMAT, "docs": len(stored), "block": BLOCK, "shards": SHARDS,
-        "present": sorted(shards), "categories": categories, "kinds": list(KINDS),
-        "category_titles": dict(sorted(titles.items())), "doc_categories": cats,
-        "boosts": [1, 2, 4], "currency": currency, "sku_chunks": sku_chunks,
-    })
-    return files
+        return _dump(block)
+
+    def _manifest(self) -> bytes:
+        stored = self.stored
+        categories = sorted({e[0][0] for e in stored} - {""})
+        cat_no = {c: i + 1 for i, c in enumerate(categories)}
+        titles: dict[str, str] = {}
+        for e in stored:
+            if e[0][0] and e[6] and e[0][0] not in titles:
+                titles[e[0][0]] = e[6]
+        # One character per document: 0 = none, then the category's number in base 62; kept in the
+        # manifest so facets and the category filter never need the document blocks.
+        alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        if len(categories) >= len(alphabet):
+            cats: list[int] | str = [cat_no.get(e[0][0], 0) for e in stored]
+        else:
+            cats = "".join(alphabet[cat_no.get(e[0][0], 0)] for e in stored)
+        return _dump({
+            "format": FORMAT, "docs": len(stored), "block": BLOCK, "shards": SHARDS,
+            "present": sorted(self.shards), "categories": categories, "kinds": list(KINDS),
+            "category_titles": dict(sorted(titles.items())), "doc_categories": cats,
+            "boosts": [1, 2, 4], "currency": self.currency, "sku_chunks": self.sku_chunks,
+        })
+
+
+def _sku_map(stored: list[tuple], lo: int, hi: int) -> dict[str, int]:
+    """SKU (lowercased) -> number of the first document in [lo, hi) that has it."""
+    skus: dict[str, int] = {}
+    for docnum in range(lo, hi):
+        for sku in stored[docnum][8]:
+            skus.setdefault(sku.lower(), docnum)
+    return skus
+
+
+def _currency(stored: list[tuple]) -> str:
+    """The most common currency: the documents' default."""
+    found = Counter(e[5] for e in stored if e[5]).most_common(1)
+    return found[0][0] if found else ""

@@ -186,16 +186,22 @@ def _index_state(site: Path) -> tuple[str, list[str]]:
     return os.readlink(index), sorted(p.name for p in site.glob("search_index.b*"))
 
 
+def _watch_give(builder, monkeypatch) -> list[bool]:
+    """Records, for each build, whether the search stage was handed to a forked process."""
+    handed: list[bool] = []
+    real_give = builder.SearchJob.give
+    monkeypatch.setattr(builder.SearchJob, "give",
+                        lambda self, *a: (real_give(self, *a), handed.append(self._proc is not None)))
+    return handed
+
+
 def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal_site: Path, monkeypatch) -> None:
     from storefront import builder
     from storefront.search import open_index, search
 
     monkeypatch.setattr(builder, "_alone", lambda: True)  # whatever else this test process runs
     build(options(minimal_site, search=True))
-    started = []
-    real_start = builder.SearchJob.start_beside
-    monkeypatch.setattr(builder.SearchJob, "start_beside",
-                        lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    started = _watch_give(builder, monkeypatch)
     edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Zeta")
     report = build(options(minimal_site, search=True))
     assert started == [True]  # the index was updated in a forked process, beside rendering
@@ -215,10 +221,7 @@ def test_with_other_threads_running_the_search_stage_stays_in_this_process(minim
     from storefront import builder
 
     build(options(minimal_site, search=True))
-    started = []
-    real_start = builder.SearchJob.start_beside
-    monkeypatch.setattr(builder.SearchJob, "start_beside",
-                        lambda self, n: (real_start(self, n), started.append(self._proc is not None)))
+    started = _watch_give(builder, monkeypatch)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # as serve's HTTP and mail threads
     other.start()
@@ -247,3 +250,61 @@ def test_a_build_failing_while_indexing_beside_leaves_the_index_as_it_was(minima
     # and it is gone.
     assert _index_state(minimal_site) == before_index
     assert tree(minimal_site / "output") == before_output
+
+
+def test_bad_content_after_the_search_stage_forked_leaves_the_index_as_it_was(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
+    from storefront.errors import ContentError
+
+    monkeypatch.setattr(builder, "_alone", lambda: True)
+    build(options(minimal_site, search=True))
+    before_output, before_index = tree(minimal_site / "output"), _index_state(minimal_site)
+    forked = []
+    real_start = builder.SearchJob.start_early
+    monkeypatch.setattr(builder.SearchJob, "start_early",
+                        lambda self: (real_start(self), forked.append(self._proc is not None)))
+    edit(minimal_site / "content/products/audio/speaker.md", "price: ", "price: 12元 ")
+    with pytest.raises(ContentError):
+        build(options(minimal_site, search=True))
+    assert forked == [True]  # forked before the content was read, stopped when it failed
+    assert _index_state(minimal_site) == before_index
+    assert tree(minimal_site / "output") == before_output
+
+
+def test_after_a_big_parse_the_forked_search_stage_hands_over_to_this_process(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
+
+    monkeypatch.setattr(builder, "_alone", lambda: True)
+    build(options(minimal_site, search=True))
+    monkeypatch.setattr(builder, "SEARCH_BESIDE_MAX", 0)
+    handed = _watch_give(builder, monkeypatch)
+    edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Theta")
+    report = build(options(minimal_site, search=True))
+    assert handed == [False] and report.search["replaced"] == 1
+    assert "Soundrive 声驰 音箱 Theta" in (minimal_site / "output/search/docs/0.json").read_text()
+
+
+def test_the_recorded_search_fingerprints_follow_edits_and_deletions(minimal_site: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from storefront import builder
+    from storefront.cache import BuildCache
+
+    monkeypatch.setattr(builder, "_alone", lambda: True)
+    build(options(minimal_site, search=True))
+    edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Iota")
+    (minimal_site / "content/products/audio/x12.md").unlink()
+    report = build(options(minimal_site, search=True))
+    assert report.search["replaced"] == 1 and report.search["deleted"] == 1
+    fresh = tmp_path / "fresh"
+    shutil.copytree(minimal_site / "content", fresh / "content")
+    build(options(fresh, templates=minimal_site / "templates", search=True))
+
+    def recorded(site: Path) -> dict[str, str]:
+        cache = BuildCache(options(site).cache_dir)
+        try:
+            return cache.search_docs()
+        finally:
+            cache.close()
+    assert recorded(minimal_site) == recorded(fresh)
+    assert "product:UM-1001" not in recorded(minimal_site)  # x12.md

@@ -84,7 +84,7 @@ def test_failed_build_leaves_the_old_index(tmp_path, docs, monkeypatch):
 
     def broken(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(search_mod, "_swap", broken)
+    monkeypatch.setattr(search_mod, "point_at", broken)
     with pytest.raises(SearchIndexError) as err:
         update_index(path, docs[:3], full=True)
     assert "Fix:" in str(err.value)
