@@ -585,6 +585,9 @@ def _without_body(parsed: Parsed) -> Parsed:
     return replace(parsed, record=replace(parsed.record, body_html=None, description=None), catalog=None)
 
 
+REINDEX_SHARE = 5
+"""When more than one document in this many changed or went, the search index is built afresh."""
+
 SEARCH_BESIDE_MAX = 500
 """An index update of up to this many documents runs in a forked process beside rendering: a small
 update is serial work, and the second core is otherwise idle then. Bigger ones (cold builds) run
@@ -676,12 +679,16 @@ class SearchJob:
         """(documents to add or replace, every live id, full rebuild?, anything to do?, language)."""
         from .search_docs import documents
         assert self.lib is not None and self.body_of is not None
-        pending = documents(self.lib, self.body_of)
-        self._fps = fps = {doc_id: fp for doc_id, fp, _ in pending}
-        full = self.opts.full or not self.old or not self.opts.index.exists()
-        docs = [make() for doc_id, fp, make in pending if full or self.old.get(doc_id) != fp]
-        todo = full or bool(docs) or any(doc_id not in fps for doc_id in self.old)
-        return docs, set(fps), full, todo, self.lib.site.language
+        fps, make = documents(self.lib, self.body_of)
+        self._fps = fps
+        changed = [doc_id for doc_id, fp in fps.items() if self.old.get(doc_id) != fp]
+        gone = sum(1 for doc_id in self.old if doc_id not in fps)
+        # A big change is indexed afresh: that is quicker than updating, and an update leaves the
+        # replaced documents in the index, deleted, which every later update accounts for again.
+        full = (self.opts.full or not self.old or not self.opts.index.exists()
+                or (len(changed) + gone) * REINDEX_SHARE > len(fps))
+        docs = [make(doc_id) for doc_id in (fps if full else changed)]
+        return docs, set(fps), full, full or bool(changed) or bool(gone), self.lib.site.language
 
     def _update(self, docs: list[Any], keep: set[str], full: bool, todo: bool,
                 language: str) -> tuple[tuple[tuple[dict[str, bytes], dict[str, Any]], str | None], Callable[[], None]]:

@@ -16,36 +16,43 @@ from .markup import plain_text
 from .model import Library, Product
 from .search_base import SearchDoc
 
-Pending = tuple[str, str, Callable[[], SearchDoc]]
-"""(document id, fingerprint, a function that makes the document)."""
 
+def documents(lib: Library, body_of: Callable[[Product], Markup]) -> tuple[dict[str, str], Callable[[str], SearchDoc]]:
+    """Every document's id and fingerprint, and a function that makes the document of an id.
 
-def documents(lib: Library, body_of: Callable[[Product], Markup]) -> list[Pending]:
-    out: list[Pending] = []
-    cats = lib.categories
+    A product's fingerprint is its record's (which covers its URL) and its category's title, as
+    they are: hashing them again would cost more than comparing them (10,000 per build).
+    """
+    fps: dict[str, str] = {}
+    products: dict[str, Product] = {}
+    others: dict[str, SearchDoc] = {}
+    cat_titles = {slug: c.title for slug, c in lib.categories.items()}
     for p in lib.products:
-        cat = cats.get(p.category)
-        cat_title = cat.title if cat else ""
-
-        def product_doc(p: Product = p, cat_title: str = cat_title) -> SearchDoc:
-            return SearchDoc(id=f"product:{p.sku}", kind="product", url=p.url, title=p.title,
-                             text=plain_text(body_of(p)), sku=p.sku, variant_skus=tuple(v.sku for v in p.variants),
-                             category=p.category, category_title=cat_title, tags=p.tags, price_minor=p.price_minor,
-                             currency=p.currency, image=p.images[0] if p.images else "")
-        out.append((f"product:{p.sku}", _fp(p.fingerprint, cat_title, p.url), product_doc))
+        doc_id = "product:" + p.sku
+        fps[doc_id] = p.fingerprint + "\0" + cat_titles.get(p.category, "")
+        products[doc_id] = p
     for s in lib.help_sections:
         for a in s.articles:
             doc = SearchDoc(id=f"help:{a.section}/{a.slug}", kind="help", url=a.url, title=a.title, text=a.text,
                             category=s.slug, category_title=s.title, tags=a.tags)
-            out.append((doc.id, _fp(a.fingerprint, s.title), lambda doc=doc: doc))
+            others[doc.id], fps[doc.id] = doc, _fp(a.fingerprint, s.title)
     for pol in lib.policies:
         doc = SearchDoc(id=f"policy:{pol.id}", kind="policy", url=pol.url, title=f"{pol.title}（{pol.id}）",
                         text=pol.text, category="privacy", category_title="隐私政策")
-        out.append((doc.id, _fp(pol.fingerprint, pol.status), lambda doc=doc: doc))
+        others[doc.id], fps[doc.id] = doc, _fp(pol.fingerprint, pol.status)
     for pg in lib.pages:
         doc = SearchDoc(id=f"page:{pg.slug}", kind="page", url=pg.url, title=pg.title, text=pg.text)
-        out.append((doc.id, _fp(pg.fingerprint), lambda doc=doc: doc))
-    return out
+        others[doc.id], fps[doc.id] = doc, _fp(pg.fingerprint)
+
+    def make(doc_id: str) -> SearchDoc:
+        if doc_id in others:
+            return others[doc_id]
+        p = products[doc_id]
+        return SearchDoc(id=doc_id, kind="product", url=p.url, title=p.title, text=plain_text(body_of(p)),
+                         sku=p.sku, variant_skus=tuple(v.sku for v in p.variants), category=p.category,
+                         category_title=cat_titles.get(p.category, ""), tags=p.tags, price_minor=p.price_minor,
+                         currency=p.currency, image=p.images[0] if p.images else "")
+    return fps, make
 
 
 def _fp(*parts: str) -> str:

@@ -291,6 +291,7 @@ def test_the_recorded_search_fingerprints_follow_edits_and_deletions(minimal_sit
     from storefront.cache import BuildCache
 
     monkeypatch.setattr(builder, "_alone", lambda: True)
+    monkeypatch.setattr(builder, "REINDEX_SHARE", 1)  # an update, however much of this small store changes
     build(options(minimal_site, search=True))
     edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Iota")
     (minimal_site / "content/products/audio/x12.md").unlink()
@@ -308,3 +309,21 @@ def test_the_recorded_search_fingerprints_follow_edits_and_deletions(minimal_sit
             cache.close()
     assert recorded(minimal_site) == recorded(fresh)
     assert "product:UM-1001" not in recorded(minimal_site)  # x12.md
+
+
+def test_a_big_change_indexes_afresh_and_finds_what_an_update_would(minimal_site: Path, monkeypatch) -> None:
+    from storefront import builder
+    from storefront.search import open_index, search
+
+    monkeypatch.setattr(builder, "_alone", lambda: True)
+    build(options(minimal_site, search=True))
+    edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Kappa")
+    monkeypatch.setattr(builder, "REINDEX_SHARE", 1000)  # one changed document in a thousand is "big"
+    report = build(options(minimal_site, search=True))
+    assert report.search["mode"] == "full" and report.search["added"] == report.search["documents"]
+    oi = open_index(minimal_site / "search_index")
+    try:
+        assert oi.manifest["corrections"]["docs"] == 0  # nothing replaced is left behind, deleted
+        assert [h.title for h in search(oi, "kappa").hits] == ["Soundrive 声驰 音箱 Kappa"]
+    finally:
+        oi.close()
