@@ -457,17 +457,30 @@ class LiveBM25F(scoring.BM25F):
         return s
 
 
-def _deleted_corrections(ix, schema: Schema) -> dict:
-    """Statistics of the deleted-but-present documents, re-analysed from their stored fields."""
-    df: dict[str, Counter] = {}
-    lengths: Counter = Counter()
-    docs = 0
+def _deleted_corrections(ix, schema: Schema, previous: dict | None = None) -> dict:
+    """Statistics of the deleted-but-present documents, re-analysed from their stored fields.
+
+    They are kept per segment with the numbers of the documents they count (``segments``), so an
+    update re-analyses only the documents deleted since ``previous`` (the corrections of the build
+    it was copied from), and a segment merged away takes its share with it.
+    """
+    before = (previous or {}).get("segments", {})
+    segments: dict[str, dict] = {}
     with ix.reader() as reader:
-        for sub, offset in _leaf_readers(reader):
-            for docnum in range(sub.doc_count_all()):
-                if not sub.is_deleted(docnum):
+        for sub, _offset in _leaf_readers(reader):
+            seg = sub.segment()
+            if not seg.deleted_count():
+                continue
+            deleted = sorted(seg.deleted_docs())
+            kept = before.get(seg.segment_id())
+            counted = set(kept["docnums"]) if kept else set()
+            if not counted <= set(deleted):  # not the segment those numbers were counted in
+                kept, counted = None, set()
+            df = {f: Counter(terms) for f, terms in kept["df"].items()} if kept else {}
+            lengths = Counter(kept["len"]) if kept else Counter()
+            for docnum in deleted:
+                if docnum in counted:
                     continue
-                docs += 1
                 stored = sub.stored_fields(docnum)
                 values = _indexed_values(stored.get("kind", ""), stored.get("title", ""),
                                          stored.get("meta", ""), stored.get("body", ""), stored.get("sku", ""),
@@ -479,7 +492,16 @@ def _deleted_corrections(ix, schema: Schema) -> dict:
                     for btext, freq, _w, _v in schema[fname].index(value):
                         counter[btext.decode("utf-8")] += 1
                         lengths[fname] += freq
-    return {"docs": docs, "df": {k: dict(v) for k, v in df.items()}, "len": dict(lengths)}
+            segments[seg.segment_id()] = {"docnums": deleted, "df": {k: dict(v) for k, v in df.items()},
+                                          "len": dict(lengths)}
+    total_df: dict[str, Counter] = {}
+    total_len: Counter = Counter()
+    for part in segments.values():
+        for fname, terms in part["df"].items():
+            total_df.setdefault(fname, Counter()).update(terms)
+        total_len.update(part["len"])
+    return {"docs": sum(len(p["docnums"]) for p in segments.values()),
+            "df": {k: dict(v) for k, v in total_df.items()}, "len": dict(total_len), "segments": segments}
 
 
 def _leaf_readers(reader):
@@ -605,7 +627,8 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
             if d.category and d.category_title:
                 category_titles[d.category] = d.category_title
         ix = whoosh_index.open_dir(str(build))
-        corrections = _deleted_corrections(ix, schema) if not full else {"docs": 0}
+        corrections = (_deleted_corrections(ix, schema, old_manifest.get("corrections")) if not full
+                       else {"docs": 0})
         with ix.searcher() as s:
             count = s.doc_count()
             probe = docs[0].id if docs else next(

@@ -163,3 +163,39 @@ def test_parallel_cold_build_and_pruned_queries_answer_like_a_single_writer(tmp_
     update_index(inc, changes, keep_ids=keep)
     update_index(single, final, full=True)
     assert answers(inc) == answers(single)
+
+
+def test_deleted_document_statistics_are_carried_over_and_only_new_deletions_analysed(tmp_path, docs, monkeypatch):
+    from whoosh import index as whoosh_index
+
+    path = tmp_path / "search_index"
+    update_index(path, docs, full=True)
+    keep = {d.id for d in docs}
+    analysed, inside = [], []
+    real_values, real_corrections = search_mod._indexed_values, search_mod._deleted_corrections
+    monkeypatch.setattr(search_mod, "_indexed_values", lambda *a: (inside and analysed.append(a[1])) or real_values(*a))
+
+    def corrections(*a):
+        inside.append(True)
+        try:
+            return real_corrections(*a)
+        finally:
+            inside.clear()
+    monkeypatch.setattr(search_mod, "_deleted_corrections", corrections)
+    for n in range(6):  # edits, a deletion, and enough segments for Whoosh to merge some
+        doc = docs[n % 3]
+        changed = [dataclasses.replace(doc, title=f"{doc.title} v{n}")]
+        if n == 4:
+            keep = keep - {docs[10].id}
+        analysed.clear()
+        update_index(path, changed, keep_ids=keep)
+        oi = open_index(path)
+        try:
+            carried = oi.manifest["corrections"]
+            recount = real_corrections(whoosh_index.open_dir(str(oi.path)), search_mod.make_schema())
+        finally:
+            oi.close()
+        assert {k: carried[k] for k in ("docs", "df", "len")} == {k: recount[k] for k in ("docs", "df", "len")}
+        # this update replaced one document (and deleted one at n == 4): only those were analysed
+        assert len(analysed) <= (2 if n == 4 else 1)
+    assert carried["docs"] >= 1
