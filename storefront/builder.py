@@ -782,14 +782,26 @@ def _world_key(opts: BuildOptions, sources: list[SourceFile], cache: BuildCache,
     h = hashlib.blake2b(digest_size=16)
     h.update(repr((ENGINE, opts.drafts, opts.search, str(opts.index.resolve()), now.isoformat(),
                    _dir_id(opts.output), opts.search and _dir_id(opts.index))).encode())
-    for src in sources:
-        h.update(f"{src.rel}\0{src.stat[0]}\0{src.stat[1]}\n".encode())
+    h.update(_sources_digest(sources))
     for root, dirs, files in os.walk(opts.templates):
         dirs.sort()
         for name in sorted(files):
             st = os.stat(os.path.join(root, name))
             h.update(f"{root}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+_digested: list[tuple[list[SourceFile], bytes]] = []
+
+
+def _sources_digest(sources: list[SourceFile]) -> bytes:
+    """A hash of the scanned files' names, sizes and mtimes; a build asks twice for the same scan
+    (before, and after for the next build), which costs 10 ms at 10,000 products."""
+    if _digested and _digested[0][0] is sources:
+        return _digested[0][1]
+    listed = "".join([f"{src.rel}\0{src.stat[0]}\0{src.stat[1]}\n" for src in sources])
+    _digested[:] = [(sources, hashlib.blake2b(listed.encode(), digest_size=16).digest())]
+    return _digested[0][1]
 
 
 def _check_collisions(artifacts: list[Artifact], lib: Library) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import threading
 
 from markupsafe import Markup
@@ -45,7 +46,7 @@ def make_markdown(quick: bool = True):
             if getattr(self.md, "sf_inline_syntax", True):
                 super().run(root)
 
-    from markdown.extensions.fenced_code import FencedCodeExtension
+    FencedCodeExtension = _fenced_code_extension()
     from markdown.extensions.sane_lists import SaneListExtension
     from markdown.extensions.tables import TableExtension
 
@@ -63,6 +64,22 @@ def make_markdown(quick: bool = True):
         block_level = frozenset(md.block_level_elements)
         md.is_block_level = lambda tag: isinstance(tag, str) and tag.lower().rstrip("/") in block_level
     return md
+
+
+def _fenced_code_extension() -> type:
+    """Python-Markdown's fenced code extension. It imports the code highlighting extension, which
+    imports Pygments when that is installed (13 ms, most of it a scan of installed plugins). We
+    never highlight (code blocks stay ``<pre><code class="language-x">``), so Pygments is hidden
+    while that extension loads; it stays importable for everything else."""
+    if "markdown.extensions.codehilite" in sys.modules or "pygments" in sys.modules:
+        from markdown.extensions.fenced_code import FencedCodeExtension
+        return FencedCodeExtension
+    sys.modules["pygments"] = None  # type: ignore[assignment]  # "import pygments" raises ImportError
+    try:
+        from markdown.extensions.fenced_code import FencedCodeExtension
+    finally:
+        del sys.modules["pygments"]
+    return FencedCodeExtension
 
 
 def render_markdown(text: str) -> Markup:

@@ -145,7 +145,8 @@ class Artifact:
     kind: str
     arg: Any
     inputs: str
-    """Hash of every record this page shows (with the global key it decides whether to re-render)."""
+    """The fingerprints of every record this page shows, joined (hashed once, into the page's key
+    with the global key and its templates, which decides whether to render it again)."""
 
 
 def page_path(url: str) -> str:
@@ -323,7 +324,7 @@ class Renderer:
 
         def add(url_or_path: str, kind: str, arg: Any, *inputs: str) -> None:
             path = url_or_path if not url_or_path.startswith("/") else page_path(url_or_path)
-            arts.append(Artifact(path, kind, arg, _hash(inputs)))
+            arts.append(Artifact(path, kind, arg, "\0".join(inputs)))
 
         featured = self.featured()
         add("/", "index", None, *(p.fingerprint for p in featured),
@@ -334,7 +335,7 @@ class Renderer:
             if chain is None:
                 chain = chains[p.category] = tuple(c.fingerprint for c in self.category_chain(p.category))
             arts.append(Artifact(page_path(p.url), "product", i,
-                                 _hash((p.fingerprint, *chain, *(r.fingerprint for r in self.related(p))))))
+                                 "\0".join((p.fingerprint, *chain, *(r.fingerprint for r in self.related(p))))))
         for slug, c in lib.categories.items():
             prods = self.category_products(slug)
             pages = max(1, -(-len(prods) // PER_PAGE))

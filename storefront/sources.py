@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import Problems
 
@@ -17,9 +17,9 @@ IGNORED_NAMES = re.compile(r"(^\.|~$|\.swp$|\.swx$|\.tmp$|^#.*#$|\.bak$)")
 LOCK_NAME = "versions.lock"
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of the content tree."""
+class SourceFile(NamedTuple):
+    """One file of the content tree (a named tuple: a scan makes 10,000 of them, and a frozen
+    dataclass costs three times as much to make)."""
 
     rel: str
     """Path relative to the content directory, with '/'."""
