@@ -10,8 +10,9 @@ shared fragments and assets), and written only when its bytes changed, so a seco
 nothing.
 
 Both cores are kept busy: parsing and rendering run in forked workers; after a small edit the
-search stage runs in a forked process beside planning and rendering (:class:`SearchJob`), and
-after a big parse the build cache records the sources beside rendering (:class:`SourceSaver`).
+search stage runs in a process of its own beside parsing, planning and rendering
+(:class:`SearchJob`), and after a big parse the build cache records the sources beside rendering
+(:class:`SourceSaver`).
 """
 
 from __future__ import annotations
@@ -253,9 +254,9 @@ def _can_fork() -> bool:
 def _alone() -> bool:
     """No other thread runs in this process. A process forked while another thread holds a lock
     (SQLite's allocator and open mutexes, a stream's) inherits it locked and can hang on it: the
-    optional helper processes (search beside rendering, the cache's sources) are forked only from
-    a lone thread, as in ``build.py build``; ``watch`` and ``serve`` (watcher, HTTP, mail threads)
-    do that work in the building thread."""
+    optional helper process that records the sources is forked only from a lone thread, as in
+    ``build.py build``; ``watch`` and ``serve`` (watcher, HTTP, mail threads) do that work in the
+    building thread. (The search stage starts a new interpreter, which inherits no locks.)"""
     import threading
     return threading.active_count() == 1
 
@@ -589,19 +590,21 @@ REINDEX_SHARE = 5
 """When more than one document in this many changed or went, the search index is built afresh."""
 
 SEARCH_BESIDE_MAX = 500
-"""An index update of up to this many documents runs in a forked process beside rendering: a small
-update is serial work, and the second core is otherwise idle then. Bigger ones (cold builds) run
-after rendering, which keeps both cores for each stage and the memory peak of one at a time."""
+"""After at most this many parsed files, the index update runs in its own process beside planning
+and rendering: a small update is serial work, and the second core is otherwise idle then. Bigger
+ones (and cold builds) run after rendering, which keeps both cores for each stage and the memory
+peak of one at a time."""
 
 
 class SearchJob:
     """The search stage: index the documents that changed, and make the static index files.
 
-    After a small edit it runs in a process forked before the content is even read
-    (:meth:`start_early`): that process opens the index and reads the previous static export while
-    this one parses, gets the changed documents from :meth:`give`, and updates the index while this
-    one plans and renders. Otherwise (cold builds, big changes, other threads alive) it runs here,
-    in :meth:`result`.
+    When it will update an existing index, it runs in a process of its own
+    (:mod:`storefront.search_stage`) started before the content is even read
+    (:meth:`start_early`): that process loads Whoosh, opens the index and reads the previous
+    static export while this one parses, gets the changed documents from :meth:`give`, and
+    updates the index while this one plans and renders. Otherwise (cold builds, big changes) it
+    runs here, in :meth:`result`.
 
     The new index is written beside the current one and swapped in only by :meth:`swap`, after
     the output is committed; :meth:`abandon` (a failed build) deletes it, so the index never moves
@@ -615,65 +618,39 @@ class SearchJob:
         self.lib: Library | None = None
         self.body_of: Callable[[Product], Any] | None = None
         self._proc: Any = None
-        self._pipe: Any = None
         self._fps: dict[str, str] | None = None
         self._result: tuple[dict[str, bytes], dict[str, Any], SearchDocsChange | None] | None = None
         self._build: str | None = None
 
     def start_early(self) -> None:
-        """Fork the stage now, when it will be an update of an existing index. (The cache was read
-        before: its connection must not cross a fork; and this process is still small.)"""
-        if (not self.enabled or self.opts.full or not self.old or not self.opts.index.exists()
-                or not _can_fork() or not _alone()):
+        """Start the stage's process now, when it will be an update of an existing index."""
+        if not self.enabled or self.opts.full or not self.old or not self.opts.index.exists() or not sys.executable:
             return
-        import multiprocessing
-        ctx = multiprocessing.get_context("fork")
-        self._pipe, child_end = ctx.Pipe()
-        self._proc = ctx.Process(target=self._child, args=(child_end,), name="storefront-search", daemon=True)
-        self._proc.start()
-        child_end.close()
+        import subprocess
+        self._proc = subprocess.Popen([sys.executable, "-c", _STAGE, str(Path(__file__).resolve().parents[1])],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._send(str(self.opts.index))
 
-    def _child(self, conn: Any) -> None:
+    def _send(self, message: Any) -> None:
+        import pickle
         try:
-            from . import search_static
-            search_static.preload(self.opts.index)  # the previous export, to derive the new one from
-            work = conn.recv()
-            if work is None:  # the parent does the stage itself after all
-                return
-            answer, keep_export = self._update(*work)
-            conn.send(("ok", answer))
-            keep_export()  # the parent goes on meanwhile; finish() waits for this
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            from .errors import BuildError
-            try:
-                conn.send(("error", exc))
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
-                conn.send(("error", BuildError(f"search stage failed: {exc}")))
-        finally:
-            conn.close()
+            pickle.dump(message, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._proc.stdin.flush()
+        except OSError:  # it stopped early: result() says so
+            pass
 
     def give(self, lib: Library, body_of: Callable[[Product], Any], files_parsed: int) -> None:
-        """The assembled content: hand the changed documents to the forked stage, or, after a big
-        parse (the update is then big too, and rendering needs both cores), stop it and run the
+        """The assembled content: hand the changed documents to the stage's process, or, after a
+        big parse (the update is then big too, and rendering needs both cores), stop it and run the
         stage in :meth:`result`."""
         self.lib, self.body_of = lib, body_of
         if self._proc is None:
             return
         if files_parsed > SEARCH_BESIDE_MAX:
-            self._stop()
+            self._send(None)
+            self.finish()
             return
-        try:
-            self._pipe.send(self._changes())
-        except OSError:  # it stopped early: result() receives why
-            pass
-
-    def _stop(self) -> None:
-        try:
-            self._pipe.send(None)
-        except OSError:  # it already stopped; result() would have reported why
-            pass
-        self._proc.join()
-        self._proc = None
+        self._send(self._changes())
 
     def _changes(self) -> tuple[list[Any], set[str], bool, bool, str]:
         """(documents to add or replace, every live id, full rebuild?, anything to do?, language)."""
@@ -690,19 +667,6 @@ class SearchJob:
         docs = [make(doc_id) for doc_id in (fps if full else changed)]
         return docs, set(fps), full, full or bool(changed) or bool(gone), self.lib.site.language
 
-    def _update(self, docs: list[Any], keep: set[str], full: bool, todo: bool,
-                language: str) -> tuple[tuple[tuple[dict[str, bytes], dict[str, Any]], str | None], Callable[[], None]]:
-        """((static files, index stats), the new build or None), and a function that keeps the
-        new static export in the new build (worth doing after answering)."""
-        from . import search, search_static
-        stats: dict[str, Any] = {}
-        build = None
-        if todo:
-            stats = search.update_index(self.opts.index, docs, keep_ids=keep, full=full, language=language, swap=False)
-            build = stats["path"]
-        files, keep_export = search_static.export_files(Path(build) if build else self.opts.index)
-        return ((files, stats), build), keep_export
-
     def result(self) -> tuple[dict[str, bytes], dict[str, Any], SearchDocsChange | None]:
         """(static index files, index stats, the change of the document fingerprints to record)."""
         if self._result is not None:
@@ -711,12 +675,14 @@ class SearchJob:
             self._result = ({}, {}, None)
             return self._result
         if self._proc is None:
-            ((files, stats), self._build), keep_export = self._update(*self._changes())
+            from .search_stage import update
+            ((files, stats), self._build), keep_export = update(self.opts.index, *self._changes())
             keep_export()
         else:
+            import pickle
             try:
-                status, payload = self._pipe.recv()
-            except EOFError:
+                status, payload = pickle.load(self._proc.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
                 status, payload = "error", None
             if status != "ok":
                 self.finish()
@@ -736,9 +702,14 @@ class SearchJob:
         return self._result
 
     def finish(self) -> None:
-        """Wait for the forked stage to end (it keeps the static export after answering)."""
+        """Wait for the stage's process to end (it keeps the static export after answering)."""
         if self._proc is not None:
-            self._proc.join()
+            try:
+                self._proc.stdin.close()
+            except OSError:  # what it had not read yet could not be flushed: it stopped
+                pass
+            self._proc.wait()
+            self._proc.stdout.close()
             self._proc = None
 
     def swap(self) -> None:
@@ -750,13 +721,16 @@ class SearchJob:
     def abandon(self) -> None:
         """A failed build: stop the stage and delete the index it wrote."""
         if self._proc is not None:
-            self._proc.terminate()
-            self._proc.join()
-            self._proc = None
+            self._proc.kill()
+            self.finish()
         if self.enabled:
             from .search_base import discard_unswapped
             discard_unswapped(self.opts.index)
             self._build = None
+
+
+_STAGE = "import sys; sys.path.insert(0, sys.argv[1]); from storefront.search_stage import main; main()"
+"""The stage's process: the storefront package this build runs from, whatever the working directory."""
 
 
 def _raise_grouped(problems: Problems) -> None:

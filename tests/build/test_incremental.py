@@ -215,7 +215,7 @@ def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal
     assert manifest["docs"] == report.search["documents"]
 
 
-def test_with_other_threads_running_the_search_stage_stays_in_this_process(minimal_site: Path, monkeypatch) -> None:
+def test_with_other_threads_running_the_search_stage_still_runs_beside(minimal_site: Path, monkeypatch) -> None:
     import threading
 
     from storefront import builder
@@ -231,7 +231,8 @@ def test_with_other_threads_running_the_search_stage_stays_in_this_process(minim
     finally:
         stop.set()
         other.join()
-    assert started == [False]
+    # a new interpreter, not a fork: it inherits no lock another thread might hold
+    assert started == [True]
     assert report.search["replaced"] == 1
 
 
