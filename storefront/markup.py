@@ -83,12 +83,96 @@ def _fenced_code_extension() -> type:
 
 
 def render_markdown(text: str) -> Markup:
+    quick = simple_html(text)
+    if quick is not None:
+        return Markup(quick)
     md = getattr(_local, "md", None)
     if md is None:
         md = _local.md = make_markdown()
     else:
         md.reset()
     return Markup(md.convert(text))
+
+
+_SIMPLE_TEXT = re.compile(r"[^\t\r\x00-\x09\x0b-\x1f`\\\[<>&*_]*")
+"""Text that may take the simple path: no tabs or control characters, and nothing Python-Markdown
+treats inline (code, escapes, links, HTML and entities, emphasis); ``>`` and ``&`` would need
+escaping."""
+_HEADING = re.compile(r"(#{1,6}) (?=\S)(.*[^\s#])")
+_ITEM = re.compile(r"- (\S(?:.*\S)?)")
+_RULE = re.compile(r"\|(?: *-+ *\|)+")
+_NOT_PLAIN = re.compile(r"[#=+|~:-]|\d+[.)]|\s")
+"""What a paragraph line must not start with: headings, setext and rule lines, list items, tables,
+fences, and indentation (the rest is excluded by _SIMPLE_TEXT)."""
+
+
+def simple_html(text: str) -> str | None:
+    """Python-Markdown's HTML for the Markdown most descriptions are written in, made directly:
+    paragraphs, one-line ``#`` headings, single-line ``- `` lists and pipe tables of plain text.
+    None for anything else (which Python-Markdown then renders), for example emphasis, links, a
+    list item spanning lines, or a list right after another. A product description costs 0.02 ms
+    here against 0.2 ms; tests/build/test_markdown.py compares both on every body it can find."""
+    if not _SIMPLE_TEXT.fullmatch(text) or "  \n" in text:
+        return None
+    out: list[str] = []
+    last = ""
+    for block in text.split("\n\n"):
+        block = block.strip("\n")
+        if not block:
+            continue
+        lines = block.split("\n")
+        first = lines[0]
+        if first.startswith("#"):
+            m = _HEADING.fullmatch(first)
+            if m is None or len(lines) > 1:
+                return None
+            level = len(m.group(1))
+            out.append(f"<h{level}>{m.group(2)}</h{level}>")
+            last = "h"
+        elif first.startswith("- "):
+            if last == "ul":  # Python-Markdown joins it to the list before, as loose items
+                return None
+            items = []
+            for line in lines:
+                m = _ITEM.fullmatch(line)
+                # an item's text is parsed as blocks: "- - x" is a list in a list
+                if m is None or _NOT_PLAIN.match(m.group(1)) or "|" in line:
+                    return None
+                items.append(f"<li>{m.group(1)}</li>")
+            out.append("<ul>\n" + "\n".join(items) + "\n</ul>")
+            last = "ul"
+        elif first.startswith("|"):
+            table = _table(lines)
+            if table is None:
+                return None
+            out.append(table)
+            last = "table"
+        else:
+            for line in lines:
+                if _NOT_PLAIN.match(line) or line[-1:].isspace() or "|" in line:
+                    return None
+            out.append("<p>" + block + "</p>")
+            last = "p"
+    return "\n".join(out) if out else None
+
+
+def _table(lines: list[str]) -> str | None:
+    if len(lines) < 3 or not _RULE.fullmatch(lines[1]):
+        return None
+    rows = []
+    for line in (lines[0], *lines[2:]):
+        if not (line.startswith("|") and line.endswith("|") and len(line) > 1):
+            return None
+        cells = [c.strip(" ") for c in line[1:-1].split("|")]
+        if not all(c and c == c.strip() for c in cells):  # Python-Markdown strips spaces only
+            return None
+        rows.append(cells)
+    width = len(rows[0])
+    if lines[1].count("|") - 1 != width or any(len(r) != width for r in rows):
+        return None
+    head = "\n".join(f"<th>{c}</th>" for c in rows[0])
+    body = "\n".join("<tr>\n" + "\n".join(f"<td>{c}</td>" for c in r) + "\n</tr>" for r in rows[1:])
+    return f"<table>\n<thead>\n<tr>\n{head}\n</tr>\n</thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
 _TAG = re.compile(r"<[^>]+>")

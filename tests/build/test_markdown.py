@@ -57,3 +57,75 @@ def test_quick_inline_matches_python_markdown_on_the_demo_store():
         quick.reset()
         assert quick.convert(body) == plain.convert(body)
     assert str(render_markdown(bodies[0])) == make_markdown(quick=False).convert(bodies[0])
+
+
+def _random_document(rng) -> str:
+    """Blocks of the kinds simple_html() makes, with their near misses."""
+    words = ["商品", "正品", "Aurelo", "S3", "2.4GHz", "7至15天", "#1", "a#b", "C#", "x - y", "1.5", "3)",
+             "+", "=", ":", "~", "!", "\"引号\"", "'", "(括号)", "%", "@", "{x}", "…", "—", "\u3000", " ", "#", "-"]
+    starts = ["", "", "", "# ", "## ", "###### ", "####### ", "#", "- ", "- - ", "-", "--- ", "* ", "+ ", "1. ",
+              "2) ", "| ", "  ", "    ", "> ", "=", ":"]
+
+    def text() -> str:
+        return "".join(rng.choice(words) for _ in range(rng.randint(1, 6)))
+
+    def line() -> str:
+        return rng.choice(starts) + text() + rng.choice(["", "", "", " ", "#", " #", "|"])
+
+    noisy = rng.random() < 0.5
+    if not noisy:  # words that keep a block simple wherever they fall
+        words = ["商品", "正品", "Aurelo", "S3", "2.4GHz", "a#b", "x - y", "\"引号\"", "(括号)", "…", "a\u3000b", "%"]
+    blocks = []
+    for _ in range(rng.randint(1, 6)):
+        kind = rng.choice(["p", "p", "h", "ul", "table", "mixed" if noisy else "p"])
+        if kind == "p":
+            blocks.append("\n".join(text() for _ in range(rng.randint(1, 3))))
+        elif kind == "h":
+            if noisy:
+                blocks.append("#" * rng.randint(1, 7) + rng.choice([" ", "  ", ""]) + text() + rng.choice(["", " #", "#"]))
+            else:
+                blocks.append("#" * rng.randint(1, 6) + " " + text())
+        elif kind == "ul":
+            blocks.append("\n".join("- " + text() for _ in range(rng.randint(1, 4))))
+        elif kind == "table":
+            width = rng.randint(1, 3)
+            rows = [[text() for _ in range(width + (noisy and rng.random() < 0.1))] for _ in range(rng.randint(1, 4))]
+            rules = ["---", " --- ", "-", ":--", "--:"] if noisy else ["---", " --- ", "-"]
+            rule_width = width + (rng.choice([-1, 1]) if noisy and rng.random() < 0.2 else 0)
+            rule = "|" + "|".join(rng.choice(rules) for _ in range(max(1, rule_width))) + "|"
+            lines = ["| " + " | ".join(r) + " |" for r in rows]
+            blocks.append("\n".join([lines[0], rule, *lines[1:]]))
+        else:
+            blocks.append("\n".join(line() for _ in range(rng.randint(1, 3))))
+    return rng.choice(["", "\n"]) + rng.choice(["\n\n", "\n\n\n"]).join(blocks) + rng.choice(["", "\n", "\n\n"])
+
+
+def test_the_simple_path_gives_python_markdowns_html():
+    import random
+
+    from storefront.markup import simple_html
+    rng = random.Random(20261126)
+    plain = make_markdown(quick=False)
+    taken = 0
+    for _ in range(4000):
+        doc = _random_document(rng)
+        quick = simple_html(doc)
+        if quick is None:
+            continue
+        taken += 1
+        plain.reset()
+        assert quick == plain.convert(doc), doc
+    assert taken > 500  # the generator does reach the simple path
+
+
+def test_the_simple_path_takes_the_demo_stores_plain_descriptions():
+    from storefront.markup import simple_html
+    plain = make_markdown(quick=False)
+    taken = 0
+    for body in _content_bodies():
+        quick = simple_html(body)
+        if quick is not None:
+            taken += 1
+            plain.reset()
+            assert quick == plain.convert(body)
+    assert taken >= 10
