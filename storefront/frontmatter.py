@@ -152,6 +152,8 @@ def _load_yaml(fm_text: str, first_line: int) -> tuple[dict[str, Any], dict[str,
 # The simple path: front matter as content files write it, read without PyYAML's node graph.
 
 _RESOLVER = yaml.resolver.Resolver()
+_MAY_RESOLVE = frozenset(k for k in _RESOLVER.yaml_implicit_resolvers if k)
+"""First characters of the plain scalars that YAML 1.1 may read as something else than a string."""
 _BOOLS = {"yes": True, "no": False, "true": True, "false": False, "on": True, "off": False}
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: +|$)")
 _PLAIN_BLOCK = re.compile(r"[^-?:,\[\]{}#&*!|>'\"%@`\s][^:#\t]*")
@@ -292,6 +294,8 @@ def _scalar(plain: str) -> Any:
     decimals, booleans and nulls; raises _NotSimple for the rest (dates, octal, 1_000...)."""
     if not plain.isprintable():
         raise _NotSimple
+    if plain[0] not in _MAY_RESOLVE:
+        return plain
     tag = _RESOLVER.resolve(yaml.ScalarNode, plain, (True, False))
     if tag == "tag:yaml.org,2002:str":
         return plain
