@@ -334,9 +334,10 @@ class BodyStore:
     Each process (forked render workers included) opens its own connection to the cache database.
     """
 
-    def __init__(self, fresh: dict[str, tuple[str, str]], db_path: Path):
+    def __init__(self, fresh: dict[str, tuple[str, str]], db_path: Path, texts: dict[str, str | None] | None = None):
         self.fresh = fresh
         self.db_path = db_path
+        self.texts = texts or {}
         self._conn: Any = None
         self._pid = 0
 
@@ -357,6 +358,14 @@ class BodyStore:
 
     def body(self, product: Product) -> Any:
         return self.complete(product).body_html
+
+    def text(self, product: Product) -> str:
+        """The description as plain text: from the parse when this build parsed it."""
+        found = self.texts.get(product.body_key)
+        if found is None:
+            from .markup import plain_text
+            found = plain_text(self.body(product))
+        return found
 
 
 def check(opts: BuildOptions) -> Library:
@@ -426,8 +435,8 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     fresh_products = {rel: parsed for rel, (_, parsed) in loaded.fresh.items()
                       if parsed.kind == "product" and parsed.record is not None}
     bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in fresh_products.items()},
-                       cache.directory / "build.sqlite")
-    search_job.give(lib, bodies.body, len(loaded.fresh))
+                       cache.directory / "build.sqlite", {rel: p.text for rel, p in fresh_products.items()})
+    search_job.give(lib, bodies.text, len(loaded.fresh))
 
     def sources() -> dict[str, Any]:
         return dict(files={rel: f for rel, f in loaded.files.items() if loaded.known_files.get(rel) != f},
@@ -583,7 +592,7 @@ def _without_body(parsed: Parsed) -> Parsed:
     """What the cache keeps of a parsed product: everything but the description (kept apart)."""
     if parsed.kind != "product" or parsed.record is None:
         return parsed
-    return replace(parsed, record=replace(parsed.record, body_html=None, description=None), catalog=None)
+    return replace(parsed, record=replace(parsed.record, body_html=None, description=None), catalog=None, text=None)
 
 
 REINDEX_SHARE = 5
@@ -616,7 +625,7 @@ class SearchJob:
         self.enabled = opts.search and importlib.util.find_spec("whoosh") is not None
         self.old: dict[str, str] = {} if opts.full or not self.enabled else cache.search_docs()
         self.lib: Library | None = None
-        self.body_of: Callable[[Product], Any] | None = None
+        self.text_of: Callable[[Product], str] | None = None
         self._proc: Any = None
         self._fps: dict[str, str] | None = None
         self._result: tuple[dict[str, bytes], dict[str, Any], SearchDocsChange | None] | None = None
@@ -639,11 +648,11 @@ class SearchJob:
         except OSError:  # it stopped early: result() says so
             pass
 
-    def give(self, lib: Library, body_of: Callable[[Product], Any], files_parsed: int) -> None:
+    def give(self, lib: Library, text_of: Callable[[Product], str], files_parsed: int) -> None:
         """The assembled content: hand the changed documents to the stage's process, or, after a
         big parse (the update is then big too, and rendering needs both cores), stop it and run the
         stage in :meth:`result`."""
-        self.lib, self.body_of = lib, body_of
+        self.lib, self.text_of = lib, text_of
         if self._proc is None:
             return
         if files_parsed > SEARCH_BESIDE_MAX:
@@ -655,8 +664,8 @@ class SearchJob:
     def _changes(self) -> tuple[list[Any], set[str], bool, bool, str]:
         """(documents to add or replace, every live id, full rebuild?, anything to do?, language)."""
         from .search_docs import documents
-        assert self.lib is not None and self.body_of is not None
-        fps, make = documents(self.lib, self.body_of)
+        assert self.lib is not None and self.text_of is not None
+        fps, make = documents(self.lib, self.text_of)
         self._fps = fps
         changed = [doc_id for doc_id, fp in fps.items() if self.old.get(doc_id) != fp]
         gone = sum(1 for doc_id in self.old if doc_id not in fps)

@@ -60,6 +60,9 @@ class Parsed:
     body_md: str = ""
     catalog: tuple[bytes, bytes] | None = None
     """Products: the catalog.json entry and its priced part (see datafiles.catalog_entry)."""
+    text: str | None = None
+    """Products: the description as plain text, for the search index (made here, in the parse
+    workers, rather than again by the search stage; not kept in the cache)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,6 +395,7 @@ def _parse_product(result: Parsed, shown: str, doc: Document, stem: str, rel: st
         description=excerpt(text), extra=extra, source=shown, fingerprint=fp, body_key=rel)
     result.record = product
     result.catalog = catalog_entry(product)
+    result.text = text
 
 
 def _check_slug(f: _Fields, key: str, slug: str) -> None:

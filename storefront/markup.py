@@ -176,15 +176,14 @@ def _table(lines: list[str]) -> str | None:
 
 
 _TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 _BLOCK_END = re.compile(r"</(p|li|h[1-6]|tr|td|th|div|blockquote|pre)>", re.I)
 
 
 def plain_text(body_html: str) -> str:
     """The text of an HTML fragment, one space between blocks."""
-    text = _BLOCK_END.sub(" ", body_html)
-    text = _TAG.sub("", text)
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    text = _TAG.sub("", _BLOCK_END.sub(" ", body_html))
+    # str.split() splits on exactly what \s matches: one space between words, none at the ends
+    return " ".join(html.unescape(text).split())
 
 
 def excerpt(text: str, limit: int = 160) -> str:

@@ -597,7 +597,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
             # process would otherwise wait), kept in the new build for static_index_files.
             exported: list = []
             write_new_index(ix, docs, _fields_of, procs if len(docs) >= PARALLEL_MIN_DOCS else 1,
-                            meanwhile=lambda: exported.append(_static_entries(docs)),
+                            meanwhile=lambda: exported.append(_static_export(docs)),
                             pack=(_doc_values, _doc_from))
             stats["added"] = len(docs)
             category_titles = {}
@@ -646,8 +646,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
             manifest.update(derived_from=current.name, changed=sorted(ids), deleted=to_delete)
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
         if full:
-            from storefront.search_static import save_export
-            save_export(build, exported[0])
+            exported[0].keep(build)
         if swap:
             point_at(index_dir, build)
     except SearchIndexError:
@@ -671,9 +670,9 @@ def _doc_from(values: tuple) -> SearchDoc:
     return SearchDoc(*values)
 
 
-def _static_entries(docs: list[SearchDoc]) -> dict[str, tuple]:
-    from storefront.search_static import entry
-    return {d.id: entry(_stored_of(d)) for d in docs}
+def _static_export(docs: list[SearchDoc]):
+    from storefront.search_static import Export, entry
+    return Export({d.id: entry(_stored_of(d)) for d in docs})
 
 
 PARALLEL_MIN_DOCS = 2000

@@ -147,6 +147,10 @@ class BulkWriter(SegmentWriter):
             lengths = self._lengths.get(name)
             fw.start_field(name, self.schema[name])
             pw = fw._postwriter
+            # Posting blocks are written uncompressed (each block records its level, so readers
+            # take either): zlib was a fifth of writing a segment, for a postings file a third
+            # smaller, and queries then skip the decompression.
+            pw._compression = 0
             for term in sorted(terms):
                 docs, weights, values = terms.pop(term)
                 fw.start_term(term.encode("utf-8") if counted else term)

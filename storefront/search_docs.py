@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 from typing import Callable
 
-from markupsafe import Markup
-
-from .markup import plain_text
 from .model import Library, Product
 from .search_base import SearchDoc
 
 
-def documents(lib: Library, body_of: Callable[[Product], Markup]) -> tuple[dict[str, str], Callable[[str], SearchDoc]]:
+def documents(lib: Library, text_of: Callable[[Product], str]) -> tuple[dict[str, str], Callable[[str], SearchDoc]]:
     """Every document's id and fingerprint, and a function that makes the document of an id.
 
     A product's fingerprint is its record's (which covers its URL) and its category's title, as
@@ -48,7 +45,7 @@ def documents(lib: Library, body_of: Callable[[Product], Markup]) -> tuple[dict[
         if doc_id in others:
             return others[doc_id]
         p = products[doc_id]
-        return SearchDoc(id=doc_id, kind="product", url=p.url, title=p.title, text=plain_text(body_of(p)),
+        return SearchDoc(id=doc_id, kind="product", url=p.url, title=p.title, text=text_of(p),
                          sku=p.sku, variant_skus=tuple(v.sku for v in p.variants), category=p.category,
                          category_title=cat_titles.get(p.category, ""), tags=p.tags, price_minor=p.price_minor,
                          currency=p.currency, image=p.images[0] if p.images else "")

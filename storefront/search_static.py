@@ -117,6 +117,9 @@ def export_files(index_dir: Path) -> tuple[dict[str, bytes], Callable[[], None]]
     real = Path(index_dir).resolve()
     if not whoosh_index.exists_in(str(real)):
         raise SearchIndexError(f"{index_dir}: no search index to export. Fix: build the index first.")
+    kept = _kept.pop(str(real), None)
+    if kept is not None and kept[0] == _stamp(real):
+        return kept[1], lambda: None
     saved = _saved(real)
     if saved is not None:
         return saved["files"], lambda: None
@@ -141,6 +144,17 @@ def _saved(build_dir: Path) -> dict | None:
 
 
 _preloaded: dict[str, Export] = {}
+_kept: dict[str, tuple[tuple[int, int] | None, dict[str, bytes]]] = {}
+"""The files of the export this process kept last, by build directory (with the kept file's
+identity): asked for right after."""
+
+
+def _stamp(build_dir: Path) -> tuple[int, int] | None:
+    try:
+        st = (build_dir / CACHE_DIR / EXPORT).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def preload(index_dir: Path) -> None:
@@ -366,6 +380,11 @@ class Export:
             os.replace(tmp, build_dir / CACHE_DIR)
         except OSError:  # read-only or raced by another build: the answer is the same, only uncached
             shutil.rmtree(tmp, ignore_errors=True)
+        _kept.clear()  # one at a time: it is asked for right after, if at all
+        real = os.path.realpath(build_dir)
+        stamp = _stamp(Path(real))
+        if stamp is not None:
+            _kept[real] = (stamp, self.files)
 
     def _shard(self, sid: str) -> bytes:
         out = {}
