@@ -638,6 +638,7 @@ class SearchJob:
         import subprocess
         self._proc = subprocess.Popen([sys.executable, "-c", _STAGE, str(Path(__file__).resolve().parents[1])],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _widen_pipe(self._proc.stdin.fileno())
         self._send(str(self.opts.index))
 
     def _send(self, message: Any) -> None:
@@ -736,6 +737,17 @@ class SearchJob:
             from .search_base import discard_unswapped
             discard_unswapped(self.opts.index)
             self._build = None
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the pipe to the stage room for the changed documents and the live ids (200 kB at
+    10,000 products): the stage reads them only once it has loaded the previous export, and the
+    build must not wait for that. Linux only (F_SETPIPE_SZ); elsewhere the pipe stays as it is."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):  # another system, or a lower pipe-max-size
+        pass
 
 
 _STAGE = "import sys; sys.path.insert(0, sys.argv[1]); from storefront.search_stage import main; main()"

@@ -42,15 +42,22 @@ def scan(content_dir: Path) -> tuple[list[SourceFile], Problems]:
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
         subdirs = []
+        md_kind: str | None = None  # every .md file of a directory has one kind, but _section.md
         for entry in entries:
             name = entry.name
-            if IGNORED_NAMES.search(name):
+            # A name ending in ".md" that starts with neither "." nor "#" is never ignored.
+            if not (name.endswith(".md") and name[0] not in ".#") and IGNORED_NAMES.search(name):
                 continue
             rel = rel_dir + name
             if entry.is_dir():
                 subdirs.append((entry.path, rel + "/"))
                 continue
-            kind = _kind_of(rel)
+            if name.endswith(".md") and name != "_section.md":
+                if md_kind is None:
+                    md_kind = _kind_of(rel) or ""
+                kind = md_kind or None
+            else:
+                kind = _kind_of(rel)
             if kind is None:
                 if name.endswith((".md", ".toml")):
                     problems.add(display(content_dir, rel), None,
@@ -61,7 +68,7 @@ def scan(content_dir: Path) -> tuple[list[SourceFile], Problems]:
             st = entry.stat()
             files.append(SourceFile(rel, kind, entry.path, (st.st_size, st.st_mtime_ns)))
         stack.extend(reversed(subdirs))
-    files.sort(key=lambda f: f.rel)
+    files.sort()  # by rel: it comes first, and no two files share one
     return files, problems
 
 
