@@ -319,10 +319,20 @@ def _write(path: Path, data: bytes) -> None:
     """Write a staged file; each directory is made once per process (pretty URLs mean one per page)."""
     parent = os.path.dirname(path)
     if parent not in _made_dirs:
-        os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(parent)  # its parent usually exists: one call instead of makedirs' walk
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
         _made_dirs.add(parent)
-    with open(path, "wb") as f:
-        f.write(data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------------
