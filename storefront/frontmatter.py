@@ -246,13 +246,9 @@ def _value(text: str, pos: int, flow: bool, prefix: str, line: int,
             lines[k] = line
             value, pos = _value(text, pos, True, k + ".", line, lines, dups)
             out.append(value)
-            pos = _skip(text, pos)
-            if text.startswith(",", pos):
-                pos = _skip(text, pos + 1)
-            elif text.startswith("]", pos):
-                return out, pos + 1
-            else:
-                raise _NotSimple
+            pos, done = _after_item(text, pos, "]")
+            if done:
+                return out, pos
     if c == "{":
         mapping: dict[Any, Any] = {}
         pos = _skip(text, pos + 1)
@@ -270,17 +266,24 @@ def _value(text: str, pos: int, flow: bool, prefix: str, line: int,
             lines[k] = line
             value, pos = _value(text, _skip(text, pos + 2), True, k + ".", line, lines, dups)
             mapping[key] = value
-            pos = _skip(text, pos)
-            if text.startswith(",", pos):
-                pos = _skip(text, pos + 1)
-            elif text.startswith("}", pos):
-                return mapping, pos + 1
-            else:
-                raise _NotSimple
+            pos, done = _after_item(text, pos, "}")
+            if done:
+                return mapping, pos
     m = (_PLAIN_FLOW if flow else _PLAIN_BLOCK).match(text, pos)
     if m is None:
         raise _NotSimple
     return _scalar(m.group().rstrip(" ")), m.end()
+
+
+def _after_item(text: str, pos: int, close: str) -> tuple[int, bool]:
+    """After an item of a flow collection: where the next item starts and False (a comma), or
+    past the collection and True (``close``); raises _NotSimple for anything else."""
+    pos = _skip(text, pos)
+    if text.startswith(",", pos):
+        return _skip(text, pos + 1), False
+    if text.startswith(close, pos):
+        return pos + 1, True
+    raise _NotSimple
 
 
 def _skip(text: str, pos: int) -> int:
