@@ -14,9 +14,8 @@ import datetime as dt
 import marshal
 import pickle
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 SCHEMA = 4
 _TABLES = ("meta", "files", "artifacts", "search_docs", "records", "bodies", "catalog")
@@ -27,8 +26,9 @@ SearchDocsChange = tuple[dict[str, str], list[str] | None]
 rows replace the whole table."""
 
 
-@dataclass(frozen=True)
-class ArtifactState:
+class ArtifactState(NamedTuple):
+    """What the last build recorded of one output file (a named tuple: a build reads 10,000)."""
+
     key: str
     sha: str
     templates: tuple[str, ...]
