@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from operator import attrgetter
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -40,11 +41,12 @@ def catalog_json(lib: Library, entry_of: Callable[[Product], tuple[bytes, bytes]
     ``entry_of`` may hand back entries computed when each product file was parsed (the build cache
     keeps them), so a rebuild after one edit does not serialise 10,000 products again.
     """
-    entries = [entry_of(p) for p in sorted(lib.products, key=lambda p: p.sku)]
-    version = hashlib.sha256(b"[" + b",".join(pr for _, pr in entries) + b"]").hexdigest()
+    pairs = [entry_of(p) for p in sorted(lib.products, key=attrgetter("sku"))]
+    entries, priced = zip(*pairs) if pairs else ((), ())
+    version = hashlib.sha256(b"[" + b",".join(priced) + b"]").hexdigest()
     head = json.dumps({"schema": 1, "version": version, "currency": lib.site.currency},
                       ensure_ascii=False, separators=(",", ":"))[:-1].encode("utf-8")
-    return head + b',"products":[' + b",".join(e for e, _ in entries) + b"]}\n"
+    return head + b',"products":[' + b",".join(entries) + b"]}\n"
 
 
 def policies_json(lib: Library) -> bytes:

@@ -168,6 +168,17 @@ class Artifact(NamedTuple):
     with the global key and its templates, which decides whether to render it again)."""
 
 
+def _ring(siblings: list, i: int) -> list:
+    """The RELATED items after the i-th of ``siblings``, wrapping around, never the i-th itself."""
+    n = len(siblings)
+    if n <= 1:
+        return []
+    ring = siblings[i + 1:i + 1 + RELATED]
+    if len(ring) < RELATED:
+        ring += siblings[:min(RELATED, n - 1) - len(ring)]
+    return ring
+
+
 def page_path(url: str) -> str:
     return url.strip("/") + "/index.html" if url != "/" else "index.html"
 
@@ -271,15 +282,7 @@ class Renderer:
 
     def related(self, product: Product) -> list[Product]:
         """The next products of the same category, wrapping around: stable and cheap to compute."""
-        siblings = self.by_category.get(product.category, [])
-        n = len(siblings)
-        if n <= 1:
-            return []
-        i = self.position[product.sku] + 1
-        ring = siblings[i:i + RELATED]
-        if len(ring) < RELATED:
-            ring += siblings[:min(RELATED, n - 1) - len(ring)]
-        return ring
+        return _ring(self.by_category.get(product.category, []), self.position[product.sku])
 
     def featured(self) -> list[Product]:
         """Products on sale first, then the rest, never sold-out ones."""
@@ -348,13 +351,19 @@ class Renderer:
         featured = self.featured()
         add("/", "index", None, *(p.fingerprint for p in featured),
             *(f"{n.category.fingerprint}:{n.count}" for n in self.tree))
-        chains: dict[str, tuple[str, ...]] = {}
-        for i, p in enumerate(lib.products):  # the hot loop of an incremental build: kept lean
-            chain = chains.get(p.category)
-            if chain is None:
-                chain = chains[p.category] = tuple(c.fingerprint for c in self.category_chain(p.category))
-            arts.append(Artifact(page_path(p.url), "product", i,
-                                 "\0".join((p.fingerprint, *chain, *(r.fingerprint for r in self.related(p))))))
+        # The hot loop of an incremental build, kept lean: per category, the fingerprints of its
+        # chain and of its products (for the related ones, as related() picks them) are made once.
+        per_category: dict[str, tuple[tuple[str, ...], list[str]]] = {}
+        position = self.position
+        for i, p in enumerate(lib.products):
+            found = per_category.get(p.category)
+            if found is None:
+                found = per_category[p.category] = (
+                    tuple(c.fingerprint for c in self.category_chain(p.category)),
+                    [s.fingerprint for s in self.by_category.get(p.category, [])])
+            chain, siblings = found
+            arts.append(Artifact(f"products/{p.slug}/index.html", "product", i,
+                                 "\0".join((p.fingerprint, *chain, *_ring(siblings, position[p.sku])))))
         for slug, c in lib.categories.items():
             prods = self.category_products(slug)
             pages = max(1, -(-len(prods) // PER_PAGE))
