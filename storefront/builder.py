@@ -667,7 +667,7 @@ class SearchJob:
         if self._proc is None:
             return
         if files_parsed > SEARCH_BESIDE_MAX:
-            self._send(None)
+            self._proc.kill()  # it has only read so far: nothing to finish
             self.finish()
             return
         self._send(self._changes())

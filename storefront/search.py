@@ -645,7 +645,7 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         if not full:  # what changed since the build this one was copied from (for search_static)
             manifest.update(derived_from=current.name, changed=sorted(ids), deleted=to_delete)
         (build / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
-        if full:  # made after the writers: kept beside them, it raised the memory peak by 30 MiB
+        if full:  # made after the writers: made beside them, it raised the memory peak past 300 MiB
             from storefront.search_static import Export
             Export(exported[0]).keep(build)
         if swap:
@@ -675,7 +675,7 @@ def _static_entries(docs: list[SearchDoc]) -> dict[str, tuple]:
     """The static export's entries of ``docs``. Made while the writer processes run: a product's
     description (which its entry leaves out) is not even referred to, since taking a reference
     writes to the object, and each page written to then stops being shared with the writers
-    (14 MiB at 10,000 products)."""
+    (about 25 MiB at 10,000 products)."""
     from storefront.search_static import entry
     out = {}
     for d in docs:

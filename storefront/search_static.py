@@ -113,7 +113,7 @@ def static_index_files(index_dir: Path) -> dict[str, bytes]:
 
 def export_files(index_dir: Path) -> tuple[dict[str, bytes], Callable[[], None]]:
     """:func:`static_index_files`, and a function that keeps a new export in the build directory,
-    for a caller that has better things to do first (the forked search stage answers first)."""
+    for a caller that has better things to do first (the search stage's process answers first)."""
     real = Path(index_dir).resolve()
     if not whoosh_index.exists_in(str(real)):
         raise SearchIndexError(f"{index_dir}: no search index to export. Fix: build the index first.")
@@ -125,14 +125,6 @@ def export_files(index_dir: Path) -> tuple[dict[str, bytes], Callable[[], None]]
         return saved["files"], lambda: None
     made = _export(real)
     return made.files, lambda: made.keep(real)
-
-
-def save_export(build_dir: Path, entries: dict[str, tuple]) -> dict[str, bytes]:
-    """Export ``entries`` (every live document's, see :func:`entry`) and keep the result in the
-    index build ``build_dir``, for :func:`static_index_files`."""
-    made = Export(entries)
-    made.keep(build_dir)
-    return made.files
 
 
 def _saved(build_dir: Path) -> dict | None:
@@ -159,7 +151,7 @@ def _stamp(build_dir: Path) -> tuple[int, int] | None:
 
 def preload(index_dir: Path) -> None:
     """Read back the export of the build ``index_dir`` points at now, ready to derive the next
-    build's from (a forked search stage does this while the build is still reading the content)."""
+    build's from (the search stage's process does this while the build is still reading the content)."""
     real = os.path.realpath(index_dir)
     saved = _saved(Path(real))
     if saved is not None:
