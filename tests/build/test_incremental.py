@@ -187,7 +187,7 @@ def _index_state(site: Path) -> tuple[str, list[str]]:
 
 
 def _watch_give(builder, monkeypatch) -> list[bool]:
-    """Records, for each build, whether the search stage was handed to a forked process."""
+    """Records, for each build, whether the search stage was handed to its own process."""
     handed: list[bool] = []
     real_give = builder.SearchJob.give
     monkeypatch.setattr(builder.SearchJob, "give",
@@ -204,7 +204,7 @@ def test_a_small_edit_indexes_beside_rendering_and_swaps_the_index_after(minimal
     started = _watch_give(builder, monkeypatch)
     edit(minimal_site / "content/products/audio/speaker.md", "title: Soundrive 声驰 蓝牙音箱", "title: Soundrive 声驰 音箱 Zeta")
     report = build(options(minimal_site, search=True))
-    assert started == [True]  # the index was updated in a forked process, beside rendering
+    assert started == [True]  # the index was updated in its own process, beside rendering
     assert report.search["mode"] == "incremental" and report.search["replaced"] == 1
     oi = open_index(minimal_site / "search_index")
     try:
@@ -253,26 +253,26 @@ def test_a_build_failing_while_indexing_beside_leaves_the_index_as_it_was(minima
     assert tree(minimal_site / "output") == before_output
 
 
-def test_bad_content_after_the_search_stage_forked_leaves_the_index_as_it_was(minimal_site: Path, monkeypatch) -> None:
+def test_bad_content_after_the_search_stage_started_leaves_the_index_as_it_was(minimal_site: Path, monkeypatch) -> None:
     from storefront import builder
     from storefront.errors import ContentError
 
     monkeypatch.setattr(builder, "_alone", lambda: True)
     build(options(minimal_site, search=True))
     before_output, before_index = tree(minimal_site / "output"), _index_state(minimal_site)
-    forked = []
+    started = []
     real_start = builder.SearchJob.start_early
     monkeypatch.setattr(builder.SearchJob, "start_early",
-                        lambda self: (real_start(self), forked.append(self._proc is not None)))
+                        lambda self: (real_start(self), started.append(self._proc is not None)))
     edit(minimal_site / "content/products/audio/speaker.md", "price: ", "price: 12元 ")
     with pytest.raises(ContentError):
         build(options(minimal_site, search=True))
-    assert forked == [True]  # forked before the content was read, stopped when it failed
+    assert started == [True]  # started before the content was read, stopped when it failed
     assert _index_state(minimal_site) == before_index
     assert tree(minimal_site / "output") == before_output
 
 
-def test_after_a_big_parse_the_forked_search_stage_hands_over_to_this_process(minimal_site: Path, monkeypatch) -> None:
+def test_after_a_big_parse_the_search_stage_process_hands_over_to_this_process(minimal_site: Path, monkeypatch) -> None:
     from storefront import builder
 
     monkeypatch.setattr(builder, "_alone", lambda: True)
