@@ -98,7 +98,7 @@ def _dump(obj) -> bytes:
 
 
 EXPORT = "export.marshal"
-"""Inside CACHE_DIR: ``{"files": {path: bytes}, "entries": {doc id: entry}}`` (see :func:`_entry`);
+"""Inside CACHE_DIR: ``{"files": {path: bytes}, "entries": {doc id: entry}}`` (see :func:`entry`);
 the entries let the next build's export recompute only the documents that changed."""
 
 
@@ -153,17 +153,19 @@ def preload(index_dir: Path) -> None:
     """Read back the export of the build ``index_dir`` points at now, ready to derive the next
     build's from (the search stage's process does this while the build is still reading the content)."""
     real = os.path.realpath(index_dir)
-    saved = _saved(Path(real))
-    if saved is not None:
-        _preloaded[real] = Export(saved["entries"], files=saved["files"])
+    found = _read_back(Path(real))
+    if found is not None:
+        _preloaded[real] = found
 
 
 def _previous(build_dir: Path) -> Export | None:
-    found = _preloaded.pop(os.path.realpath(build_dir), None)
-    if found is None:
-        saved = _saved(build_dir)
-        found = Export(saved["entries"], files=saved["files"]) if saved is not None else None
-    return found
+    return _preloaded.pop(os.path.realpath(build_dir), None) or _read_back(build_dir)
+
+
+def _read_back(build_dir: Path) -> Export | None:
+    """The export kept in ``build_dir``, ready to derive from; None when there is none."""
+    saved = _saved(build_dir)
+    return Export(saved["entries"], files=saved["files"]) if saved is not None else None
 
 
 def export(build_dir: Path) -> dict[str, bytes]:
@@ -232,11 +234,6 @@ def entry(f: dict) -> tuple:
             tuple((f.get("sku") or "").split()))
 
 
-def export_entries(entries: dict[str, tuple]) -> dict[str, bytes]:
-    """The static files from the documents' entries; documents are numbered in sort-key order."""
-    return Export(entries).files
-
-
 class Export:
     """The static files made from a set of entries (``{doc id: entry}``), with what making the
     next set's needs: the entries in document-number order, each term's codes (``docnum * 4 +
@@ -247,18 +244,9 @@ class Export:
     def __init__(self, entries: dict[str, tuple], files: dict[str, bytes] | None = None):
         self.entries = entries
         self.stored = sorted(entries.values())
-        self.codes: dict[str, list[int]] = {}
-        codes = self.codes
-        for docnum, e in enumerate(self.stored):
-            base = docnum * 4
-            for term, where in e[7]:
-                found = codes.get(term)
-                if found is None:
-                    codes[term] = [base + where]
-                else:
-                    found.append(base + where)
+        self.codes = _codes(self.stored, 0, len(self.stored))
         self.shards: dict[str, set[str]] = {}
-        for term in codes:
+        for term in self.codes:
             self.shards.setdefault(shard_of(term), set()).add(term)
         self.skus = _sku_map(self.stored, 0, len(self.stored))
         self.sku_chunks: list[str] = []
@@ -295,11 +283,7 @@ class Export:
         while tail < n - lo and tail < old_n - lo and stored[n - 1 - tail] is old[old_n - 1 - tail]:
             tail += 1
         hi_old, hi_new = old_n - tail, n - tail
-        fresh: dict[str, list[int]] = {}
-        for docnum in range(lo, hi_new):
-            base = docnum * 4
-            for term, where in stored[docnum][7]:
-                fresh.setdefault(term, []).append(base + where)
+        fresh = _codes(stored, lo, hi_new)
         affected = set(fresh)
         for e in old[lo:hi_old]:
             affected.update(term for term, _ in e[7])
@@ -433,6 +417,20 @@ class Export:
             "category_titles": dict(sorted(titles.items())), "doc_categories": cats,
             "boosts": [1, 2, 4], "currency": self.currency, "sku_chunks": self.sku_chunks,
         })
+
+
+def _codes(stored: list[tuple], lo: int, hi: int) -> dict[str, list[int]]:
+    """Per term of the documents numbered [lo, hi): ``docnum * 4 + where``, ascending."""
+    codes: dict[str, list[int]] = {}
+    for docnum in range(lo, hi):
+        base = docnum * 4
+        for term, where in stored[docnum][7]:
+            found = codes.get(term)
+            if found is None:
+                codes[term] = [base + where]
+            else:
+                found.append(base + where)
+    return codes
 
 
 def _sku_map(stored: list[tuple], lo: int, hi: int) -> dict[str, int]:
