@@ -60,8 +60,6 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.query import And, AndMaybe, Or, Query, Term
 
 from storefront.search_base import SearchDoc, current_build, new_build_dir, point_at, prune
-from storefront.search_base import discard_unswapped as discard_unswapped  # re-exported
-from storefront.search_base import swap_index as swap_index  # re-exported
 from storefront.search_bulk import write_new_index
 
 try:  # the build's exception base, when the build side has one
@@ -557,8 +555,8 @@ def _copy_build(src: Path, dst: Path) -> None:
 
 def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[str] | None = None,
                  full: bool = False, language: str = "zh-CN", swap: bool = True) -> dict:
-    """Write the search index and swap it in (``swap=False``: leave that to :func:`swap_index`,
-    which takes the ``path`` of the returned stats).
+    """Write the search index and swap it in (``swap=False``: leave that to
+    :func:`storefront.search_base.swap_index`, which takes the ``path`` of the returned stats).
 
     ``full=True`` indexes exactly ``docs``. ``full=False`` starts from the index at ``index_dir``,
     adds or replaces ``docs`` and deletes every document whose id is neither in ``keep_ids`` nor

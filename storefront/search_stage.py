@@ -10,10 +10,10 @@ side writes to them, and the build then spends 45 ms (of a 0.5 s rebuild at 10,0
 copying the pages it touches. A new process also needs no care about the locks other threads
 hold, so ``watch`` and ``serve`` use it too.
 
-Protocol, pickles over the child's stdin and stdout: the build sends the index path, then either
-``None`` (stop: the build does the stage itself) or ``(documents, live ids, full, anything to do,
-language)``; the stage answers ``("ok", ((files, stats), new build or None))`` or
-``("error", exception)``.
+Protocol, pickles over the child's stdin and stdout: the build sends the index path, then
+``(documents, live ids, full, anything to do, language)``; the stage answers
+``("ok", ((files, stats), new build or None))`` or ``("error", exception)``. When the build does
+the stage itself after all (a big parse), it kills this process, which has only read so far.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     index = Path(pickle.load(requests))
     search_static.preload(index)  # the previous export, to derive the new one from
     work = pickle.load(requests)
-    if work is None:
-        return
     answer, keep_export = update(index, *work)
     _send(answers, ("ok", answer))
     answers.close()
