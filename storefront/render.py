@@ -362,7 +362,7 @@ class Renderer:
                     tuple(c.fingerprint for c in self.category_chain(p.category)),
                     [s.fingerprint for s in self.by_category.get(p.category, [])])
             chain, siblings = found
-            arts.append(Artifact(f"products/{p.slug}/index.html", "product", i,
+            arts.append(Artifact(page_path(p.url), "product", i,
                                  "\0".join((p.fingerprint, *chain, *_ring(siblings, position[p.sku])))))
         for slug, c in lib.categories.items():
             prods = self.category_products(slug)
