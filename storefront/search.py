@@ -49,6 +49,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from heapq import heappush, heapreplace
+from operator import add
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -56,7 +57,7 @@ from whoosh import index as whoosh_index
 from whoosh import scoring
 from whoosh.analysis import Analyzer, Token
 from whoosh.collectors import TopCollector
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.query import And, AndMaybe, Or, Query, Term
 
 from storefront.search_base import SearchDoc, current_build, new_build_dir, point_at, prune
@@ -145,9 +146,13 @@ class SearchResult:
 # --------------------------------------------------------------------------------------------
 # Text analysis: keep in step with templates/static/js/search.js (tests/search/test_parity.py).
 
-ANALYZER_VERSION = 3
+ANALYZER_VERSION = 4
+"""Version of the analysis and the schema: an index written under another is rebuilt, not updated.
+4: ``kind`` and ``price_minor`` are stored only (nothing queried their terms)."""
 _ACCENTS = re.compile("[\u0300-\u036f]")
-_SEGMENT = re.compile("([a-z0-9]+)|([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Kana, CJK ideographs (with extension A) and compatibility ideographs: the characters of CJK runs."""
+_SEGMENT = re.compile(f"([a-z0-9]+)|([{_CJK}]+)")
 _LATIN = re.compile("[a-z0-9]+")
 SUGGEST_MAX_LATIN = 20
 SUGGEST_MAX_CJK = 8
@@ -241,6 +246,43 @@ def edge_grams(text: str) -> list[str]:
     return out
 
 
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_MODEL = re.compile(f"(?<![a-z0-9])([a-z]+)[^a-z0-9{_CJK}]+([0-9]{{1,4}})(?![a-z0-9])")
+"""A word of letters, then (past anything that is neither a word nor CJK) a number of 1-4 digits:
+what :func:`is_model` says of two neighbouring segments."""
+
+
+class _Stems(dict):
+    """word -> :func:`stem` of it, worked out once per word."""
+
+    def __missing__(self, word: str) -> str:
+        self[word] = out = stem(word)
+        return out
+
+
+_STEMS = _Stems()
+
+
+def counted_terms(text: str, mode: str) -> list[str]:
+    """The terms of ``tokenize(text, mode)`` in another order: words, model terms (index mode),
+    then each CJK run's characters (index mode) and bigrams. Found by regular expressions and
+    C-level ``map`` instead of a loop over segments, for the cold build's indexing, which only
+    counts them: three times quicker on a product's text."""
+    norm = normalize(text)
+    out = list(map(_STEMS.__getitem__, _LATIN.findall(norm)))
+    index = mode == "index"
+    if index:
+        out += [word + number for word, number in _MODEL.findall(norm)]
+    for run in _CJK_RUN.findall(norm):
+        if len(run) == 1:
+            out.append(run)
+            continue
+        if index:
+            out += run
+        out += map(add, run, run[1:])
+    return out
+
+
 def suggest_terms(text: str) -> list[str]:
     """Edge-gram terms a typed prefix must all match; empty when it is too short to ask."""
     out: list[str] = []
@@ -286,24 +328,25 @@ class StoreAnalyzer(Analyzer):
 
     def term_stats(self, value: str) -> tuple[int, dict[str, int], dict[str, float]]:
         """What Whoosh's ``Frequency`` format computes from this analyzer's tokens in index mode,
-        without a ``Token`` per term: the token count, each term's frequency and its summed boosts.
-        Used by :class:`storefront.search_bulk.BulkWriter`."""
+        without a ``Token`` per term: the token count, each term's frequency and its summed boosts
+        (whole numbers: the boosts are). Used by :class:`storefront.search_bulk.BulkWriter`."""
         if self.grams:
             terms = edge_grams(value)
             freqs = Counter(terms)
-            return len(terms), freqs, {t: float(n) for t, n in freqs.items()}
-        freqs = Counter()
-        weights: dict[str, float] = {}
-        length = 0
-        for part, boost, body in zip(value.split(FIELD_SEP), FIELD_BOOSTS, (False, False, True)):
-            terms = tokenize(part, "query" if body else "index")
-            length += len(terms)
-            counts = Counter(terms)
-            freqs.update(counts)
-            get = weights.get
-            for t, n in counts.items():
-                weights[t] = get(t, 0.0) + n * boost
-        return length, freqs, weights
+            return len(terms), freqs, freqs  # every boost is 1
+        title, meta, body = value.split(FIELD_SEP)
+        title_terms = counted_terms(title, "index")
+        meta_terms = counted_terms(meta, "index")
+        body_terms = counted_terms(body, "query")
+        freqs = Counter(title_terms)
+        freqs.update(meta_terms)
+        freqs.update(body_terms)
+        # A term's weight is its frequency plus (boost - 1) for each time it is in the title or
+        # the meta line; the counting is done in C.
+        weights = freqs.copy()
+        weights.update(title_terms * _EXTRA_BOOSTS[0])
+        weights.update(meta_terms * _EXTRA_BOOSTS[1])
+        return len(title_terms) + len(meta_terms) + len(body_terms), freqs, weights
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs) -> Iterator[Token]:
@@ -326,6 +369,9 @@ class StoreAnalyzer(Analyzer):
 FIELD_SEP = "\x1f"
 FIELD_BOOSTS = (4.0, 2.0, 1.0)
 """Weights of a term found in the title, the meta line (category, tags) and the body."""
+_EXTRA_BOOSTS = (int(FIELD_BOOSTS[0] - FIELD_BOOSTS[2]), int(FIELD_BOOSTS[1] - FIELD_BOOSTS[2]))
+assert FIELD_BOOSTS[2] == 1.0 and FIELD_BOOSTS[:2] == tuple(1.0 + b for b in _EXTRA_BOOSTS), \
+    "StoreAnalyzer.term_stats counts boosts as whole numbers above a body boost of 1"
 TEXT_FIELDS = ("text",)
 MANIFEST = "storefront-search.json"
 
@@ -334,7 +380,7 @@ def make_schema() -> Schema:
     ana = StoreAnalyzer()
     return Schema(
         id=ID(stored=True, unique=True, sortable=True),
-        kind=ID(stored=True),
+        kind=STORED(),
         url=STORED(),
         text=TEXT(analyzer=ana, phrase=False),
         title=STORED(),
@@ -345,7 +391,7 @@ def make_schema() -> Schema:
         category=ID(stored=True, sortable=True),
         category_title=STORED(),
         tags=STORED(),
-        price_minor=NUMERIC(int, bits=64, stored=True, shift_step=32),
+        price_minor=STORED(),
         currency=STORED(),
         image=STORED(),
     )

@@ -5,34 +5,61 @@ Whoosh's ``SegmentWriter`` turns every posting (one term in one document: 1.5 mi
 time to the postings writer, reading each document's field length back from disk on the way. That
 cost 9 s for a 10k store, more than rendering the whole site.
 
-:class:`BulkWriter` keeps Whoosh's per-document writer (stored fields, columns, lengths), its
-postings and term-table writers and its TOC, and replaces only the pool:
+:class:`BulkWriter` keeps Whoosh's per-document writer (stored fields, columns, lengths) and its
+TOC, and replaces the pool and the postings writers:
 
 * an analyzer that offers ``term_stats(value)`` (``storefront.search.StoreAnalyzer`` does) gives each
   document's term frequencies and weights in one call, with no ``Token`` per term; other fields go
   through ``field.index`` as usual;
-* postings are collected per field and term in arrays, already in document order, so only the terms
-  need sorting;
-* each block of 128 postings is handed to Whoosh's ``W3PostingsWriter`` whole, with its statistics
-  computed from the lengths kept in memory.
+* a field's postings are appended to flat arrays (term code, document, weight, frequency) by a few
+  C-level calls per document;
+* at the end numpy groups them by term, a chunk of terms at a time, and works out the delta-encoded
+  ids and each block's statistics; what is left per block and per term is pickling and packing
+  the bytes ``W3PostingsWriter`` and ``W3FieldWriter`` write, and the term table's records.
 
 The segment it writes reads back identically to one written by ``SegmentWriter``:
 ``tests/search/test_bulk_writer.py`` compares every term, posting, weight, length and stored field.
+(Its postings and term files are byte for byte those of Whoosh's writer with uncompressed blocks.)
 """
 
 from __future__ import annotations
 
+import bisect
+import importlib
 import marshal
 import multiprocessing
-import sys
+import struct
 from array import array
+from collections import defaultdict
+from itertools import count, repeat
+from pickle import dumps
 from typing import Any, Callable, Iterator, Sequence
 
-from whoosh.codec.whoosh3 import W3Codec
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec
 from whoosh.formats import Frequency
 from whoosh.index import TOC, LockError
-from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.system import pack_int, pack_ushort
+from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
+
+
+class _Postings:
+    """One field's postings in the order they were added, which is document order: per posting
+    its term's code, its document, its weight, and its frequency (fields counted by
+    ``term_stats``) or its encoded value (other fields). Appending a document's postings is a
+    few C-level ``extend`` calls; :meth:`BulkWriter._flush_segment` groups them by term with one
+    stable sort."""
+
+    __slots__ = ("codes", "terms", "docs", "weights", "freqs", "values")
+
+    def __init__(self) -> None:
+        self.codes: defaultdict[Any, int] = defaultdict(count().__next__)
+        """term -> code, a new term getting the next code (in C, without a Python call)."""
+        self.terms = array("I")
+        self.docs = array("I")
+        self.weights = array("d")
+        self.freqs = array("I")
+        self.values: list[bytes] = []
 
 
 class BulkWriter(SegmentWriter):
@@ -44,10 +71,16 @@ class BulkWriter(SegmentWriter):
             raise TypeError(f"BulkWriter writes Whoosh's W3 codec only, not {type(self.codec).__name__}")
         if self.segments:
             raise ValueError("BulkWriter writes a new index; this one already has segments")
-        self._postings: dict[str, dict[bytes, tuple[array, array, list[bytes]]]] = {}
-        self._counted: dict[str, dict[str, tuple[array, array, array]]] = {}
-        self._lengths: dict[str, array] = {}
-        """Per scorable field, every document's length as Whoosh reads it back (quantised)."""
+        # Stored fields are kept uncompressed (zlib level 0, which readers decompress like any
+        # level): compressing each document's description took 0.32 s of CPU at 10,000 products
+        # and saved 6 MB of a 40 MB index, since a description on its own hardly compresses.
+        stored = self.perdocwriter._colwriters.get("_stored")
+        if stored is not None and hasattr(getattr(stored, "_child", None), "_level"):
+            stored._child._level = 0
+        self._counted: dict[str, _Postings] = {}
+        self._items: dict[str, _Postings] = {}
+        self._lengths: dict[str, bytearray] = {}
+        """Per scorable field, every document's length as Whoosh stores it: one byte."""
         self._fast: dict[str, Any] = {}
         for name, field in self.schema.items():
             analyzer = getattr(field, "analyzer", None)
@@ -91,9 +124,10 @@ class BulkWriter(SegmentWriter):
                     if length:
                         lengths = self._lengths.get(name)
                         if lengths is None:
-                            lengths = self._lengths[name] = array("I")
-                        lengths.extend(bytes(docnum + 1 - len(lengths)))
-                        lengths[docnum] = byte_to_length(length_to_byte(length))
+                            lengths = self._lengths[name] = bytearray()
+                        if len(lengths) <= docnum:
+                            lengths.extend(bytes(docnum + 1 - len(lengths)))
+                        lengths[docnum] = length_to_byte(length)
                 perdoc.add_field(name, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
@@ -107,80 +141,232 @@ class BulkWriter(SegmentWriter):
 
     def _add_counted(self, name: str, docnum: int, freqs: dict[str, int], weights: dict[str, float],
                      boost: float) -> None:
-        """Postings of a fast field: per term (str), document numbers, weights and frequencies."""
-        terms = self._counted.get(name)
-        if terms is None:
-            terms = self._counted[name] = {}
-        get = terms.get
-        for term, freq in freqs.items():
-            entry = get(term)
-            if entry is None:
-                entry = terms[term] = (array("I"), array("d"), array("I"))
-            entry[0].append(docnum)
-            entry[1].append(weights[term] * boost)
-            entry[2].append(freq)
+        """Postings of a field counted by ``term_stats`` (terms are str)."""
+        p = self._counted.get(name)
+        if p is None:
+            p = self._counted[name] = _Postings()
+        p.terms.extend(map(p.codes.__getitem__, freqs))
+        p.docs.extend(repeat(docnum, len(freqs)))
+        p.freqs.extend(freqs.values())
+        if boost == 1.0:
+            p.weights.extend(map(weights.__getitem__, freqs))
+        else:
+            p.weights.extend([weights[t] * boost for t in freqs])
 
     def _add_items(self, name: str, docnum: int, items: list) -> None:
-        """Postings from ``field.index``: per term (bytes), document numbers, weights and values."""
-        terms = self._postings.get(name)
-        if terms is None:
-            terms = self._postings[name] = {}
-        get = terms.get
+        """Postings from ``field.index`` (terms are bytes, values encoded by the field's format)."""
+        p = self._items.get(name)
+        if p is None:
+            p = self._items[name] = _Postings()
         for btext, _freq, weight, vbytes in items:
-            entry = get(btext)
-            if entry is None:
-                entry = terms[btext] = (array("I"), array("d"), [])
-            entry[0].append(docnum)
-            entry[1].append(weight)
-            if vbytes:
-                entry[2].append(vbytes)
+            p.terms.append(p.codes[btext])
+            p.docs.append(docnum)
+            p.weights.append(weight)
+            p.values.append(vbytes)
 
     def _flush_segment(self):
         self.perdocwriter.close()
         fw = self.fieldwriter
-        limit = self.codec._blocklimit
-        swap = sys.byteorder == "little"
-        for name in sorted({*self._postings, *self._counted}):
+        for name in sorted({*self._items, *self._counted}):
             counted = name in self._counted
-            # str order is code point order, which is the UTF-8 byte order Whoosh sorts terms in
-            terms = self._counted.pop(name) if counted else self._postings.pop(name)
-            lengths = self._lengths.get(name)
-            fw.start_field(name, self.schema[name])
-            pw = fw._postwriter
-            # Posting blocks are written uncompressed (each block records its level, so readers
-            # take either): zlib was a fifth of writing a segment, for a postings file a third
-            # smaller, and queries then skip the decompression.
-            pw._compression = 0
-            for term in sorted(terms):
-                docs, weights, values = terms.pop(term)
-                fw.start_term(term.encode("utf-8") if counted else term)
-                n = len(docs)
-                for start in range(0, n, limit):
-                    end = min(n, start + limit)
-                    # The block exactly as W3PostingsWriter.add_posting would have filled it.
-                    pw._ids = ids = docs[start:end]
-                    pw._weights = array("f", weights[start:end])
-                    pw._maxweight = max(0, max(weights[start:end]))
-                    if counted:  # Frequency values: each a big-endian uint; Whoosh joins them
-                        packed = values[start:end]
-                        if swap:
-                            packed.byteswap()
-                        pw._values = [packed.tobytes()]
-                    else:
-                        pw._values = values[start:end]
-                    if lengths is not None:
-                        have = len(lengths)
-                        ls = [lengths[d] for d in ids if d < have]
-                        nonzero = [x for x in ls if x]
-                        pw._minlength = min(nonzero) if nonzero else None
-                        pw._maxlength = max(0, *ls) if ls else 0
-                    else:
-                        pw._minlength, pw._maxlength = None, 0
-                    if end < n:
-                        pw._write_block()
-                fw.finish_term()  # writes the last block
+            p = self._counted.pop(name) if counted else self._items.pop(name)
+            field = self.schema[name]
+            fw.start_field(name, field)
+            _write_postings(fw, name, field, p, counted, self._lengths.get(name), self.codec._blocklimit)
             fw.finish_field()
         fw.close()
+
+
+_INFO = struct.Struct("!BfIBBfIIqi")
+"""A term's info as ``W3TermInfo.to_bytes`` packs it for postings in the postings file: flags,
+total weight, document frequency, min and max length bytes, max weight, first and last document,
+then the postings' offset and length."""
+
+
+CHUNK_POSTINGS = 1 << 14
+"""Postings whose blocks are worked out together: numpy's temporaries and the Python lists made
+from them stay a few MiB however big the field (all at once, they took 40 MiB per writer)."""
+
+
+def _lookup(table: Any, index: Any) -> Any:
+    """``table[index]`` a slice of ``index`` at a time: numpy copies a whole index array to 64-bit
+    integers first (5 MiB for the 620,000 postings of one writer's text field)."""
+    import numpy as np
+    out = np.empty(len(index), dtype=table.dtype)
+    for i in range(0, len(index), CHUNK_POSTINGS):
+        out[i:i + CHUNK_POSTINGS] = table[index[i:i + CHUNK_POSTINGS]]
+    return out
+
+
+def _write_postings(fw: Any, name: str, field: Any, p: _Postings, counted: bool, lengths: bytearray | None,
+                    limit: int) -> None:
+    """Write one field's postings and term infos: the bytes ``W3FieldWriter`` and
+    ``W3PostingsWriter`` write for the same postings, with the posting blocks uncompressed (each
+    block records its level, so readers take both; zlib was a fifth of writing a segment, for a
+    postings file a third smaller, and queries then skip the decompression).
+
+    Per posting the work is done by numpy: grouping by term (a stable sort keeps document order),
+    the delta-encoded ids, each block's largest weight and shortest and longest field lengths.
+    Per block and per term, what is left is pickling and packing."""
+    import numpy as np
+
+    codes = p.codes
+    ordered = sorted(codes)  # str: code point order, which is the UTF-8 byte order Whoosh sorts in
+    rank = np.empty(len(ordered), dtype=np.min_scalar_type(len(ordered)))
+    rank[np.array([codes[t] for t in ordered], dtype=np.int64)] = np.arange(len(ordered))
+    ranks = _lookup(rank, np.frombuffer(p.terms, dtype=np.uint32))  # each posting's term's rank
+    p.terms = None  # type: ignore[assignment]
+    bounds = [0]
+    bounds += np.cumsum(np.bincount(ranks, minlength=len(ordered))).tolist()
+    # Chunks: runs of terms with CHUNK_POSTINGS postings at most (or a single term with more).
+    # Sorting the whole field at once, and gathering it, took 15 MiB more per writer process than
+    # the postings themselves; a chunk's postings are found, sorted and gathered on their own.
+    firsts = [0]
+    while firsts[-1] < len(ordered):
+        first = firsts[-1]
+        firsts.append(max(first + 1, bisect.bisect_right(bounds, bounds[first] + CHUNK_POSTINGS, first + 1) - 1))
+    chunk_of = np.repeat(np.arange(len(firsts) - 1, dtype=np.min_scalar_type(len(firsts))), np.diff(firsts))
+    chunk_ids = _lookup(chunk_of, ranks)
+    all_docs = np.frombuffer(p.docs, dtype=np.uint32)
+    all_weights = np.frombuffer(p.weights, dtype=np.float64)
+    all_freqs = np.frombuffer(p.freqs, dtype=np.uint32) if counted else None
+    table = None if lengths is None else np.frombuffer(bytes(lengths), dtype=np.uint8)
+    fixed = field.format.fixed_value_size()
+    values = p.values
+
+    key_prefix = pack_ushort(fw._fieldmap[name])
+    postfile = fw._postfile
+    tindex = fw._tindex
+    pos = postfile.tell()
+    for c in range(len(firsts) - 1):
+        # Terms first..last, whose postings are lo..hi.
+        first, last = firsts[c], firsts[c + 1]
+        lo, hi = bounds[first], bounds[last]
+        # This chunk's postings in document order, then stably by term.
+        mine = np.flatnonzero(chunk_ids == c)
+        take = mine[np.argsort(ranks[mine], kind="stable")]
+        if all_freqs is not None:  # Frequency values: each a big-endian uint; Whoosh joins them
+            packed = all_freqs[take].astype(">u4").tobytes()
+        else:
+            chunk_values = [values[i] for i in take.tolist()]
+        starts = np.array(bounds[first:last], dtype=np.int64) - lo
+        sizes = np.diff(np.array(bounds[first:last + 1], dtype=np.int64))
+        # A block starts at each term's start and every `limit` postings after it.
+        within = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, sizes)
+        block_starts = np.flatnonzero(within % limit == 0)
+        d = all_docs[take].astype(np.int64)
+        deltas = np.diff(d, prepend=0)
+        deltas[block_starts] = d[block_starts]
+        w = all_weights[take]
+        # What a block keeps of a weight is a 32-bit float (W3PostingsWriter's array("f")).
+        kept = w.astype(np.float32).astype(np.float64)
+        block_max_w = np.maximum.reduceat(w, block_starts).tolist()
+        block_min_k = np.minimum.reduceat(kept, block_starts).tolist()
+        block_max_k = np.maximum.reduceat(kept, block_starts).tolist()
+        term_max_w = np.maximum.reduceat(w, starts).tolist()
+        if table is not None:
+            # Every posting's document has a length of at least one (it holds the term), so a
+            # zero is "no length" (a document past the table); the shortest skips those (256).
+            lb = np.zeros(hi - lo, dtype=np.int16)
+            inside = d < len(table)
+            lb[inside] = table[d[inside]]
+            lb_min = np.where(lb == 0, 256, lb)
+            block_min_l = np.minimum.reduceat(lb_min, block_starts).tolist()
+            block_max_l = np.maximum.reduceat(lb, block_starts).tolist()
+            term_min_l = np.minimum.reduceat(lb_min, starts).tolist()
+            term_max_l = np.maximum.reduceat(lb, starts).tolist()
+        docs_l = d.tolist()
+        deltas_l = deltas.tolist()
+        kept_l = kept.tolist()
+        chunks: list[bytes] = []
+        term_keys: list[bytes] = []
+        infos: list[bytes] = []
+        block = 0
+        for r in range(first, last):
+            start, end = bounds[r] - lo, bounds[r + 1] - lo
+            offset = pos
+            chunks.append(WHOOSH3_HEADER_MAGIC)
+            pos += 4
+            total = 0.0
+            s = start
+            while s < end:
+                e = min(s + limit, end)
+                least, most = block_min_k[block], block_max_k[block]
+                if least == most == 1.0:
+                    mini_w = None
+                elif least == most:
+                    mini_w = kept_l[s]
+                else:
+                    mini_w = tuple(kept_l[s:e])
+                total += sum(kept_l[s:e])
+                if all_freqs is not None:
+                    vals = packed[4 * s:4 * e]
+                elif fixed is None or fixed < 0:
+                    vals = tuple(chunk_values[s:e])
+                elif fixed == 0:
+                    vals = None
+                else:
+                    vals = b"".join(chunk_values[s:e])
+                if table is not None:
+                    minb, maxb = block_min_l[block] % 256, block_max_l[block]
+                else:
+                    minb = maxb = 0
+                data = dumps((tuple(deltas_l[s:e]), mini_w, vals), 2)
+                info = dumps((e - s, docs_l[e - 1], max(0, block_max_w[block]), 0, minb, maxb), 2)
+                size = len(info) + len(data)
+                chunks.append(pack_int(-size if e == end else size))
+                chunks.append(info)
+                chunks.append(data)
+                pos += 4 + size
+                s = e
+                block += 1
+            if table is not None:
+                tminb, tmaxb = term_min_l[r - first] % 256, term_max_l[r - first]
+            else:
+                tminb = tmaxb = 0
+            term = ordered[r]
+            term_keys.append(key_prefix + (term.encode("utf-8") if counted else term))
+            infos.append(_INFO.pack(0, total, end - start, tminb, tmaxb, max(0, term_max_w[r - first]),
+                                    docs_l[start], docs_l[end - 1], offset, pos - offset))
+        postfile.write(b"".join(chunks))
+        _add_terms(tindex, term_keys, infos)
+    p.docs = p.weights = p.freqs = None  # type: ignore[assignment]
+    p.values = []
+
+
+_RECORD = struct.Struct("!ii")
+
+
+def _add_terms(tindex: Any, keys: list[bytes], values: list[bytes]) -> None:
+    """``tindex.add(key, value)`` for each pair (keys ascending), with one write: the records, the
+    hash buckets and the key positions ``OrderedHashWriter`` keeps (its per-call checks and
+    three writes were a third of writing 26,000 one-posting id and SKU terms)."""
+    if not keys:
+        return
+    if keys[0] <= tindex.lastkey:
+        raise ValueError(f"Keys must increase: {tindex.lastkey!r}..{keys[0]!r}")
+    dbfile = tindex.dbfile
+    pos = dbfile.tell()
+    hashfn = tindex.hashfn
+    buckets = tindex.buckets
+    positions = []
+    records = []
+    for key, value in zip(keys, values):
+        positions.append(pos)
+        h = hashfn(key)
+        buckets[h & 255].append((h, pos))
+        records += (_RECORD.pack(len(key), len(value)), key, value)
+        pos += 8 + len(key) + len(value)
+    dbfile.write(b"".join(records))
+    index = tindex.index
+    had = len(index)
+    try:
+        index.array.extend(positions)
+    except (OverflowError, TypeError):  # past the array's type: Whoosh's append widens it
+        del index.array[had:]
+        for position in positions:
+            index.append(position)
+    tindex.lastkey = keys[-1]
 
 
 _PARTS: list[Any] = []
@@ -213,6 +399,7 @@ def write_new_index(ix: Any, docs: Sequence[Any], fields_of: Callable[[Any], dic
             raise
         writer.commit()
         return 1
+    importlib.import_module("numpy")  # the writers' flush uses it: loaded once, shared, not once per process
     step = -(-len(docs) // procs)
     parts = [docs[i:i + step] for i in range(0, len(docs), step)]
     lock = ix.lock("WRITELOCK")

@@ -9,6 +9,7 @@ import pytest
 from whoosh import index as whoosh_index
 
 from storefront import search as search_mod
+from storefront import search_bulk
 from storefront.search import SearchDoc, StoreAnalyzer, _fields_of, make_schema
 from storefront.search_bulk import BulkWriter, write_new_index
 
@@ -56,15 +57,18 @@ def whoosh_written(tmp_path_factory, docs):
     path = tmp_path_factory.mktemp("whoosh")
     ix = whoosh_index.create_in(str(path), make_schema())
     writer = ix.writer()
-    for d in _many(docs, 300):
+    for d in _many(docs, 600):
         writer.add_document(**_fields_of(d))
     writer.commit()
     return _contents(whoosh_index.open_dir(str(path)))
 
 
-def test_bulk_writer_writes_what_whoosh_writes(tmp_path, docs, whoosh_written):
+@pytest.mark.parametrize("chunk", [None, 1, 100])
+def test_bulk_writer_writes_what_whoosh_writes(tmp_path, docs, whoosh_written, chunk, monkeypatch):
+    if chunk is not None:  # postings worked out a few terms at a time, a term on its own, or split
+        monkeypatch.setattr(search_bulk, "CHUNK_POSTINGS", chunk)
     ix = whoosh_index.create_in(str(tmp_path), make_schema())
-    assert write_new_index(ix, _many(docs, 300), _fields_of, procs=1) == 1
+    assert write_new_index(ix, _many(docs, 600), _fields_of, procs=1) == 1
     got = _contents(whoosh_index.open_dir(str(tmp_path)))
     assert len(got["terms"]) == len(whoosh_written["terms"]) > 1000
     # Some terms really fill several 128-posting blocks.
