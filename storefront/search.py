@@ -47,7 +47,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from heapq import heappush, heapreplace
 from operator import add
 from pathlib import Path
@@ -263,15 +263,21 @@ class _Stems(dict):
 _STEMS = _Stems()
 
 
-def counted_terms(text: str, mode: str) -> list[str]:
+def counted_terms(text: str, mode: str, *, models: bool | None = None, skip_numbers: bool = False) -> list[str]:
     """The terms of ``tokenize(text, mode)`` in another order: words, model terms (index mode),
     then each CJK run's characters (index mode) and bigrams. Found by regular expressions and
     C-level ``map`` instead of a loop over segments, for the cold build's indexing, which only
-    counts them: three times quicker on a product's text."""
+    counts them: three times quicker on a product's text.
+
+    ``models`` adds the model terms in query mode too (or leaves them out in index mode);
+    ``skip_numbers`` leaves out words that are only digits (the model terms made with them stay)."""
     norm = normalize(text)
-    out = list(map(_STEMS.__getitem__, _LATIN.findall(norm)))
+    words = _LATIN.findall(norm)
+    if skip_numbers:
+        words = [w for w in words if not w.isdigit()]
+    out = list(map(_STEMS.__getitem__, words))
     index = mode == "index"
-    if index:
+    if index if models is None else models:
         out += [word + number for word, number in _MODEL.findall(norm)]
     for run in _CJK_RUN.findall(norm):
         if len(run) == 1:
@@ -397,11 +403,12 @@ def make_schema() -> Schema:
     )
 
 
-def _stored_of(doc: SearchDoc) -> dict:
-    """The stored fields of a document (what a reader's ``stored_fields`` gives back)."""
+def _stored_of(doc: SearchDoc, body: bool = True) -> dict:
+    """The stored fields of a document (what a reader's ``stored_fields`` gives back); with
+    ``body=False``, an empty body (the text is not even referred to)."""
     out = dict(
         id=doc.id, kind=doc.kind, url=doc.url, title=doc.title,
-        meta=" ".join([doc.category_title, *doc.tags, *_slug_words(doc.url)]), body=doc.text,
+        meta=" ".join([doc.category_title, *doc.tags, *_slug_words(doc.url)]), body=doc.text if body else "",
         category=doc.category, category_title=doc.category_title, tags=list(doc.tags),
         currency=doc.currency, image=doc.image, sku=" ".join(s for s in (doc.sku, *doc.variant_skus) if s),
     )
@@ -599,6 +606,24 @@ def _copy_build(src: Path, dst: Path) -> None:
             shutil.copy2(f, dst / f.name)
 
 
+def _checked(docs: Iterable[SearchDoc]) -> list[SearchDoc]:
+    docs = list(docs)
+    for d in docs:
+        _check_doc(d)
+    ids = [d.id for d in docs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i, c in Counter(ids).items() if c > 1)
+        raise SearchIndexError(f"search: document id {dup!r} given twice. "
+                               "Fix: give every product, article and page a unique id.")
+    return docs
+
+
+def _writer_procs(n: int) -> int:
+    if n < PARALLEL_MIN_DOCS:
+        return 1
+    return min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
+
+
 def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[str] | None = None,
                  full: bool = False, language: str = "zh-CN", swap: bool = True) -> dict:
     """Write the search index and swap it in (``swap=False``: leave that to
@@ -612,14 +637,8 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    docs = list(docs)
-    for d in docs:
-        _check_doc(d)
+    docs = _checked(docs)
     ids = [d.id for d in docs]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i, c in Counter(ids).items() if c > 1)
-        raise SearchIndexError(f"search: document id {dup!r} given twice. "
-                               "Fix: give every product, article and page a unique id.")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _adopt_plain_directory(index_dir)
     current = current_build(index_dir)
@@ -636,11 +655,10 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
         schema = make_schema()
         if full:
             ix = whoosh_index.create_in(str(build), schema)
-            procs = min(os.cpu_count() or 1, int(os.environ.get("STOREFRONT_SEARCH_PROCS", "2")))
             # The static export needs only the documents: made while the index is written (this
             # process would otherwise wait), kept in the new build for static_index_files.
             exported: list = []
-            write_new_index(ix, docs, _fields_of, procs if len(docs) >= PARALLEL_MIN_DOCS else 1,
+            write_new_index(ix, docs, _fields_of, _writer_procs(len(docs)),
                             meanwhile=lambda: exported.append(_static_entries(docs)),
                             pack=(_doc_values, _doc_from))
             stats["added"] = len(docs)
@@ -722,10 +740,9 @@ def _static_entries(docs: list[SearchDoc]) -> dict[str, tuple]:
     (about 25 MiB at 10,000 products)."""
     from storefront.search_static import entry
     out = {}
+    pairs: dict = {}
     for d in docs:
-        if d.kind == "product":
-            d = replace(d, text="")
-        out[d.id] = entry(_stored_of(d))
+        out[d.id] = entry(_stored_of(d, body=d.kind != "product"), pairs)
     return out
 
 
