@@ -335,7 +335,8 @@ class StoreAnalyzer(Analyzer):
     def term_stats(self, value: str) -> tuple[int, dict[str, int], dict[str, float]]:
         """What Whoosh's ``Frequency`` format computes from this analyzer's tokens in index mode,
         without a ``Token`` per term: the token count, each term's frequency and its summed boosts
-        (whole numbers: the boosts are). Used by :class:`storefront.search_bulk.BulkWriter`."""
+        (whole numbers: the boosts are), the two with the same keys in the same order. Used by
+        :class:`storefront.search_bulk.BulkWriter`."""
         if self.grams:
             terms = edge_grams(value)
             freqs = Counter(terms)

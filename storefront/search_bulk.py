@@ -36,7 +36,9 @@ from pickle import dumps
 from typing import Any, Callable, Iterator, Sequence
 
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec
-from whoosh.formats import Frequency
+from whoosh.analysis import IDTokenizer
+from whoosh.fields import ID
+from whoosh.formats import Existence, Frequency
 from whoosh.index import TOC, LockError
 from whoosh.system import pack_int, pack_ushort
 from whoosh.util.numeric import length_to_byte
@@ -87,6 +89,13 @@ class BulkWriter(SegmentWriter):
             if (field.indexed and type(field.format) is Frequency and field.scorable and not field.vector
                     and not field.separate_spelling() and hasattr(analyzer, "term_stats")):
                 self._fast[name] = analyzer.term_stats
+        self._single: dict[str, float] = {}
+        """ID fields (one term, the value itself): their boost. ``field.index`` makes a token, a
+        set and a generator for that; it was the writer's busiest line."""
+        for name, field in self.schema.items():
+            if (type(field) is ID and type(field.format) is Existence and type(field.analyzer) is IDTokenizer
+                    and not field.vector and not field.separate_spelling()):
+                self._single[name] = field.format.field_boost
 
     def delete_document(self, docnum, delete=True):
         raise NotImplementedError("BulkWriter only adds documents")
@@ -116,6 +125,9 @@ class BulkWriter(SegmentWriter):
                     if fast is not None and isinstance(value, str):
                         length, freqs, weights = fast(value)
                         self._add_counted(name, docnum, freqs, weights, field.format.field_boost)
+                    elif name in self._single and isinstance(value, str):
+                        self._add_items(name, docnum, [(value.encode("utf-8"), 1, self._single[name], b"")])
+                        length = 1 if field.scorable else 0
                     else:
                         items = list(field.index(value))
                         if field.scorable:
@@ -148,8 +160,8 @@ class BulkWriter(SegmentWriter):
         p.terms.extend(map(p.codes.__getitem__, freqs))
         p.docs.extend(repeat(docnum, len(freqs)))
         p.freqs.extend(freqs.values())
-        if boost == 1.0:
-            p.weights.extend(map(weights.__getitem__, freqs))
+        if boost == 1.0:  # term_stats gives the weights in the frequencies' key order
+            p.weights.extend(weights.values())
         else:
             p.weights.extend([weights[t] * boost for t in freqs])
 
