@@ -217,14 +217,15 @@ def _file_hash(path: Path | str) -> str:
 _WORK: dict[str, Any] = {}
 
 
-def _parse_one(content: Path, src: SourceFile, site: Any, cached: dict[str, tuple[str, Parsed]]) -> tuple[str, Parsed | None]:
-    from .loader import parse_file
+def _parse_one(content: Path, src: SourceFile, site: Any, cached: dict[str, tuple[str, Parsed]],
+               cwd: str | None = None) -> tuple[str, Parsed | None]:
+    from .loader import fingerprint, parse_file
     data = _read(src.path, src.stat[0])
-    digest = hashlib.sha256(data).hexdigest()[:20]
+    digest = fingerprint(data)
     old = cached.get(src.rel)
     if old and old[0] == digest:
         return digest, None  # touched but unchanged: keep the parsed record
-    return digest, parse_file(content, src.kind, src.rel, data, site)
+    return digest, parse_file(content, src.kind, src.rel, data, site, digest, cwd)
 
 
 def _read(path: str, size_hint: int) -> bytes:
@@ -245,7 +246,8 @@ def _read(path: str, size_hint: int) -> bytes:
 
 def _parse_chunk(indices: list[int]) -> list[tuple[int, str, Parsed | None]]:
     w = _WORK
-    return [(i, *_parse_one(w["content"], w["sources"][i], w["site"], w["cached"])) for i in indices]
+    cwd = os.getcwd()
+    return [(i, *_parse_one(w["content"], w["sources"][i], w["site"], w["cached"], cwd)) for i in indices]
 
 
 def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict[str, tuple[str, Parsed]],
@@ -296,6 +298,11 @@ def _run_chunks(fn: Callable[[list[int]], list[Any]], work: dict[str, Any], n: i
         import multiprocessing
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs) as pool:
+            # A parse chunk's answer is some 800 kB: through the default 64 kB pipe a worker
+            # waits for this process to read each piece before it can start its next chunk.
+            outqueue = getattr(pool, "_outqueue", None)
+            if outqueue is not None and hasattr(outqueue, "_writer"):
+                _widen_pipe(outqueue._writer.fileno())
             for chunk in pool.imap_unordered(fn, chunks):
                 if progress:
                     progress.advance(len(chunk))
@@ -466,7 +473,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     def sources() -> dict[str, Any]:
         return dict(files={rel: f for rel, f in loaded.files.items() if loaded.known_files.get(rel) != f},
                     files_gone=[rel for rel in loaded.known_files if rel not in loaded.files],
-                    records={rel: (sha, _without_body(parsed)) for rel, (sha, parsed) in loaded.fresh.items()},
+                    records={rel: (sha, parsed) for rel, (sha, parsed) in loaded.fresh.items()},
                     records_gone=loaded.gone, bodies=bodies.fresh,
                     catalog={rel: p.catalog for rel, p in fresh_products.items()})
     saver = SourceSaver(cache, sources)
@@ -611,13 +618,6 @@ class SourceSaver:
         if self._proc is not None:  # let it finish: what it records is true whatever happens next
             self._proc.join()
             self._proc = None
-
-
-def _without_body(parsed: Parsed) -> Parsed:
-    """What the cache keeps of a parsed product: everything but the description (kept apart)."""
-    if parsed.kind != "product" or parsed.record is None:
-        return parsed
-    return replace(parsed, record=replace(parsed.record, body_html=None, description=None), catalog=None, text=None)
 
 
 REINDEX_SHARE = 5
@@ -765,9 +765,9 @@ class SearchJob:
 
 
 def _widen_pipe(fd: int) -> None:
-    """Give the pipe to the stage room for the changed documents and the live ids (200 kB at
-    10,000 products): the stage reads them only once it has loaded the previous export, and the
-    build must not wait for that. Linux only (F_SETPIPE_SZ); elsewhere the pipe stays as it is."""
+    """Make a pipe 1 MB, so that the writer does not wait for the reader (the changed documents
+    and live ids sent to the search stage, 200 kB at 10,000 products; a worker's parsed chunk).
+    Linux only (F_SETPIPE_SZ); elsewhere the pipe stays as it is."""
     try:
         import fcntl
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)

@@ -202,14 +202,17 @@ _PRODUCT_FIELDS = ("sku", "title", "slug", "category", "price_minor", "currency"
 
 
 def _pack(parsed: Any) -> bytes:
+    """What the cache keeps of a parsed file. A product's record goes without its description
+    (``body_html`` and ``description``: the bodies table has them), its catalog entry (the catalog
+    table) and its plain text (not kept): marshalled, as plain tuples."""
     from .model import Product
     record = parsed.record
-    if parsed.kind != "product" or type(record) is not Product or parsed.problems or parsed.catalog:
+    if parsed.kind != "product" or type(record) is not Product or parsed.problems:
         return b"P" + pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
     values = dict(record.__dict__)
     values["variants"] = tuple((v.sku, v.options, v.price_minor, v.compare_at_minor, v.stock) for v in record.variants)
     values["publish_at"] = record.publish_at.isoformat() if record.publish_at else None
-    values["body_html"] = None if record.body_html is None else str(record.body_html)
+    values["body_html"] = values["description"] = None
     return b"M" + marshal.dumps((parsed.rel, parsed.lines, tuple(values[f] for f in _PRODUCT_FIELDS)))
 
 

@@ -296,11 +296,14 @@ def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
 
 
-def parse_file(content_dir: Path, kind: str, rel: str, data: bytes, site: Site) -> Parsed:
-    """Parse and check one document. Pure: the same bytes and site give the same result."""
-    shown = display(content_dir, rel)
+def parse_file(content_dir: Path, kind: str, rel: str, data: bytes, site: Site, fp: str | None = None,
+               cwd: str | None = None) -> Parsed:
+    """Parse and check one document. Pure: the same bytes and site give the same result.
+    ``fp``: ``fingerprint(data)`` when the caller has it; ``cwd``: the working directory (paths in
+    messages are relative to it), when the caller has it."""
+    shown = display(content_dir, rel, cwd)
     result = Parsed(kind, rel)
-    fp = fingerprint(data)
+    fp = fp or fingerprint(data)
     try:
         text = frontmatter.decode(data)
         doc = frontmatter.parse(text, require_front_matter=True)

@@ -94,9 +94,10 @@ def _kind_of(rel: str) -> str | None:
     return None
 
 
-def display(content_dir: Path, rel: str) -> str:
-    """How a content path is shown in messages: relative to the working directory when inside it."""
-    base = _shown_base(str(content_dir), os.getcwd())
+def display(content_dir: Path, rel: str, cwd: str | None = None) -> str:
+    """How a content path is shown in messages: relative to the working directory (``cwd``, or
+    asked for) when inside it."""
+    base = _shown_base(str(content_dir), cwd or os.getcwd())
     if base == ".":
         return rel
     return f"{base}/{rel}" if base else str(Path(content_dir, rel))
