@@ -96,6 +96,13 @@ class BulkWriter(SegmentWriter):
             if (type(field) is ID and type(field.format) is Existence and type(field.analyzer) is IDTokenizer
                     and not field.vector and not field.separate_spelling()):
                 self._single[name] = field.format.field_boost
+        self._plan: dict[str, tuple[Any, str | None, bool, Any]] = {}
+        """Per field: the field, how it is indexed (fast, single, index or None: stored only),
+        whether it is stored, its column type. Worked out once, not per document and field."""
+        for name, field in self.schema.items():
+            how = ("fast" if name in self._fast else "single" if name in self._single
+                   else "index" if field.indexed else None)
+            self._plan[name] = (field, how, bool(field.stored), field.column_type)
 
     def delete_document(self, docnum, delete=True):
         raise NotImplementedError("BulkWriter only adds documents")
@@ -105,43 +112,47 @@ class BulkWriter(SegmentWriter):
 
     def add_document(self, **fields):
         self._check_state()
-        if any(name.startswith("_") for name in fields):
-            raise ValueError("BulkWriter does not take boosts or custom stored values (_-prefixed keys)")
-        schema = self.schema
+        plan = self._plan
+        for name in fields:
+            if name not in plan:
+                raise ValueError("BulkWriter does not take boosts or custom stored values (_-prefixed keys)"
+                                 if name.startswith("_") else f"No field named {name!r} in {self.schema}")
         docnum = self.docnum
         perdoc = self.perdocwriter
-        names = sorted(fields)
-        self._check_fields(schema, names)
         perdoc.start_doc(docnum)
+        stored = perdoc._storedfields
         try:
-            for name in names:
+            for name in sorted(fields):
                 value = fields[name]
                 if value is None:
                     continue
-                field = schema[name]
+                field, how, keep, column = plan[name]
+                if how is None:  # not indexed
+                    if keep:
+                        stored[name] = value
+                    if column:
+                        perdoc.add_column_value(name, column, field.to_column_value(value))
+                    continue
                 length = 0
-                if field.indexed:
-                    fast = self._fast.get(name)
-                    if fast is not None and isinstance(value, str):
-                        length, freqs, weights = fast(value)
-                        self._add_counted(name, docnum, freqs, weights, field.format.field_boost)
-                    elif name in self._single and isinstance(value, str):
-                        self._add_items(name, docnum, [(value.encode("utf-8"), 1, self._single[name], b"")])
-                        length = 1 if field.scorable else 0
-                    else:
-                        items = list(field.index(value))
-                        if field.scorable:
-                            length = sum(item[1] for item in items)
-                        self._add_items(name, docnum, items)
-                    if length:
-                        lengths = self._lengths.get(name)
-                        if lengths is None:
-                            lengths = self._lengths[name] = bytearray()
-                        if len(lengths) <= docnum:
-                            lengths.extend(bytes(docnum + 1 - len(lengths)))
-                        lengths[docnum] = length_to_byte(length)
-                perdoc.add_field(name, field, value if field.stored else None, length)
-                column = field.column_type
+                if how == "fast" and isinstance(value, str):
+                    length, freqs, weights = self._fast[name](value)
+                    self._add_counted(name, docnum, freqs, weights, field.format.field_boost)
+                elif how == "single" and isinstance(value, str):
+                    self._add_items(name, docnum, [(value.encode("utf-8"), 1, self._single[name], b"")])
+                    length = 1 if field.scorable else 0
+                else:
+                    items = list(field.index(value))
+                    if field.scorable:
+                        length = sum(item[1] for item in items)
+                    self._add_items(name, docnum, items)
+                if length:
+                    lengths = self._lengths.get(name)
+                    if lengths is None:
+                        lengths = self._lengths[name] = bytearray()
+                    if len(lengths) <= docnum:
+                        lengths.extend(bytes(docnum + 1 - len(lengths)))
+                    lengths[docnum] = length_to_byte(length)
+                perdoc.add_field(name, field, value if keep else None, length)
                 if column:
                     perdoc.add_column_value(name, column, field.to_column_value(value))
         except Exception:
