@@ -134,8 +134,12 @@ class Loaded:
 
 
 def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None = None,
-         scanned: tuple[list[SourceFile], Problems] | None = None) -> Loaded:
-    """Read, parse and check everything. Raises ContentError with every problem found."""
+         scanned: tuple[list[SourceFile], Problems] | None = None,
+         on_parsed: Callable[[dict[str, tuple[int, int, str]], dict[str, tuple[str, Parsed]], list[str],
+                              dict[str, tuple[int, int, str]]], None] | None = None) -> Loaded:
+    """Read, parse and check everything. Raises ContentError with every problem found.
+    ``on_parsed(files, fresh, gone, known_files)`` is called once every file is parsed, before the
+    library is assembled (see :class:`Loaded` for what each holds)."""
     from .loader import DOCUMENT_KINDS, assemble, load_site_config, today_in
     from .privacy import check_lock
     from .render import check_templates, make_environment
@@ -188,6 +192,8 @@ def load(opts: BuildOptions, cache: BuildCache | None, progress: Progress | None
             fresh[src.rel] = (digest, parsed)
     doc_rels = {s.rel for s in sources if s.kind in DOCUMENT_KINDS}
     gone = sorted(rel for rel in stored if rel not in doc_rels)
+    if on_parsed is not None:
+        on_parsed(files, fresh, gone, known_files)
     library = assemble(site, [records[rel][1] for rel in sorted(records) if rel in doc_rels], media, now=now,
                        drafts=opts.drafts, problems=problems, site_fingerprint=site_fp)
     lock_shown = display(content, f"privacy/{LOCK_NAME}")
@@ -461,7 +467,30 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
     from .render import Renderer, _hash, collect_assets
 
-    loaded = load(opts, cache, progress, scanned)
+    savers: list[SourceSaver] = []
+
+    def on_parsed(files: dict[str, tuple[int, int, str]], fresh: dict[str, tuple[str, Parsed]], gone: list[str],
+                  known_files: dict[str, tuple[int, int, str]]) -> None:
+        # Recording the sources starts as soon as the files are parsed: in a process of its own
+        # it then takes the core this one leaves idle while it assembles the library and plans
+        # the pages (started after that, it took a share of the cores from rendering).
+        products = {rel: p for rel, (_, p) in fresh.items() if p.kind == "product" and p.record is not None}
+
+        def sources() -> dict[str, Any]:
+            return dict(files={rel: f for rel, f in files.items() if known_files.get(rel) != f},
+                        files_gone=[rel for rel in known_files if rel not in files],
+                        records={rel: (sha, p) for rel, (sha, p) in fresh.items()},
+                        records_gone=gone, bodies={rel: (p.record.body_html, p.record.description)
+                                                   for rel, p in products.items()},
+                        catalog={rel: p.catalog for rel, p in products.items()})
+        saver = SourceSaver(cache, sources)
+        jobs.append(saver)
+        savers.append(saver)
+        if not any(p.problems for _, p in fresh.values()):  # a build that fails here records nothing
+            saver.start_beside(len(fresh))
+
+    loaded = load(opts, cache, progress, scanned, on_parsed=on_parsed)
+    saver = savers[0]
     report.parsed = len(loaded.fresh)
     lib = loaded.library
     fresh_products = {rel: parsed for rel, (_, parsed) in loaded.fresh.items()
@@ -469,16 +498,6 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in fresh_products.items()},
                        cache.directory / "build.sqlite", {rel: p.text for rel, p in fresh_products.items()})
     search_job.give(lib, bodies.text, len(loaded.fresh))
-
-    def sources() -> dict[str, Any]:
-        return dict(files={rel: f for rel, f in loaded.files.items() if loaded.known_files.get(rel) != f},
-                    files_gone=[rel for rel in loaded.known_files if rel not in loaded.files],
-                    records={rel: (sha, parsed) for rel, (sha, parsed) in loaded.fresh.items()},
-                    records_gone=loaded.gone, bodies=bodies.fresh,
-                    catalog={rel: p.catalog for rel, p in fresh_products.items()})
-    saver = SourceSaver(cache, sources)
-    jobs.append(saver)
-    saver.start_beside(len(loaded.fresh))
     assets = collect_assets(opts.templates)
     renderer = Renderer(lib, loaded.env, assets, opts.templates, complete=bodies.complete)
     fragments = _render_fragments(renderer)
