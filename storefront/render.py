@@ -217,7 +217,9 @@ class Renderer:
         upcoming = [p for p in library.policies if p.status == "upcoming"]
         self.upcoming = upcoming[0] if upcoming else None
         self.major_upcoming = next((p for p in upcoming if p.major), None)
-        env.globals.update(site=site, asset=self.asset, money=self.money, absolute=self.absolute)
+        # asset() is a dict lookup in C (a page calls it five times): a missing asset goes to
+        # __missing__, which raises the error a theme author needs.
+        env.globals.update(site=site, asset=_AssetURLs(self).__getitem__, money=self.money, absolute=self.absolute)
         env.filters.update(money=self.money, date=self.date, absolute=self.absolute, urlquote=lambda s: quote(str(s)))
         self.fragments: dict[str, Markup] = {}
 
@@ -509,6 +511,18 @@ class Renderer:
         finally:
             self.env.recording = None
         return html.encode("utf-8"), sorted(used)
+
+
+class _AssetURLs(dict):
+    """Asset path -> fingerprinted URL, filled as paths are asked for."""
+
+    def __init__(self, renderer: "Renderer"):
+        super().__init__()
+        self.renderer = renderer
+
+    def __missing__(self, path: str) -> str:
+        url = self[path] = self.renderer.asset(path)
+        return url
 
 
 class RenderFailure(Exception):

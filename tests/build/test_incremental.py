@@ -159,6 +159,16 @@ def test_a_template_error_at_render_time_leaves_the_output_untouched(minimal_sit
     assert tree(minimal_site / "output") == before
 
 
+def test_a_missing_asset_is_named_with_the_template_line(minimal_site: Path) -> None:
+    edit(minimal_site / "templates/base.html", "asset('css/site.css')", "asset('css/gone.css')")
+    from storefront.errors import ContentError
+    with pytest.raises(ContentError) as info:
+        build(options(minimal_site))
+    problem = next(p for p in info.value.problems if "gone.css" in p.message)
+    assert problem.path.endswith("base.html") and problem.line == 4
+    assert "asset('css/gone.css'): no file static/css/gone.css in the theme" in problem.message
+
+
 def test_deleting_the_cache_only_costs_time(minimal_site: Path) -> None:
     build(options(minimal_site))
     before = tree(minimal_site / "output")
