@@ -88,3 +88,33 @@ def test_a_build_failing_after_the_sources_were_recorded_leaves_true_rows(minima
     assert report.parsed == 0
     assert "新款 " in (minimal_site / "output/products/speaker/index.html").read_text(encoding="utf-8")
     assert "products/speaker/index.html" in report.written
+
+
+def test_sources_recorded_before_a_cross_file_error_stay_true(minimal_site: Path, monkeypatch) -> None:
+    """The sources are recorded as soon as the files are parsed, before the library is assembled:
+    a build that then fails on a problem between files leaves rows that are true."""
+    from storefront import builder
+    from storefront.errors import ContentError
+
+    monkeypatch.setattr(builder, "SAVE_BESIDE_MIN", 1)
+    monkeypatch.setattr(builder, "_alone", lambda: True)
+    build(options(minimal_site))
+    products = minimal_site / "content/products/audio"
+    speaker = products / "speaker.md"
+    speaker.write_text(speaker.read_text(encoding="utf-8").replace("title: ", "title: 新款 ", 1), encoding="utf-8")
+    twin = products / "twin.md"  # the same SKU as x12.md: found when the library is assembled
+    twin.write_text((products / "x12.md").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ContentError) as info:
+        build(options(minimal_site))
+    assert any("UM-1001" in p.message for p in info.value.problems)
+    assert "twin.md" in {Path(r[0]).name for r in _rows(minimal_site, "records")}  # recorded before the check
+    twin.unlink()
+    report = build(options(minimal_site))
+    assert report.parsed == 0  # the edited file's record was kept by the failed build
+    assert "新款 " in (minimal_site / "output/products/speaker/index.html").read_text(encoding="utf-8")
+    assert "twin.md" not in {Path(r[0]).name for r in _rows(minimal_site, "records")}
+    fresh = minimal_site.parent / "fresh"
+    import shutil
+    shutil.copytree(minimal_site, fresh, ignore=shutil.ignore_patterns("output", ".output-*"))
+    build(options(fresh, full=True))
+    assert (fresh / "output/catalog.json").read_bytes() == (minimal_site / "output/catalog.json").read_bytes()
