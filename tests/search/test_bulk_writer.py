@@ -67,6 +67,7 @@ def whoosh_written(tmp_path_factory, docs):
 def test_bulk_writer_writes_what_whoosh_writes(tmp_path, docs, whoosh_written, chunk, monkeypatch):
     if chunk is not None:  # postings worked out a few terms at a time, a term on its own, or split
         monkeypatch.setattr(search_bulk, "CHUNK_POSTINGS", chunk)
+        monkeypatch.setattr(search_bulk, "SORT_SLICE", chunk * 7)  # and found in several slices
     ix = whoosh_index.create_in(str(tmp_path), make_schema())
     assert write_new_index(ix, _many(docs, 600), _fields_of, procs=1) == 1
     got = _contents(whoosh_index.open_dir(str(tmp_path)))
