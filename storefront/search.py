@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from heapq import heappush, heapreplace
 from operator import add
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from whoosh import index as whoosh_index
 from whoosh import scoring
@@ -232,17 +232,43 @@ def model_terms(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+class _Memo(dict):
+    """segment -> its terms, made once: a store repeats its words and phrases (brands, product
+    types, the boilerplate of its descriptions), and 10,000 synthetic products have 1,400
+    different CJK runs among 200,000. Segments longer than ``longest`` are not kept, nor any once
+    ``limit`` are, so that the memory stays small whatever the text. Callers must not change the
+    lists they get."""
+
+    def __init__(self, make: Callable[[str], list[str]], longest: int, limit: int = 20_000):
+        super().__init__()
+        self.make, self.longest, self.limit = make, longest, limit
+
+    def __missing__(self, seg: str) -> list[str]:
+        terms = self.make(seg)
+        if len(seg) <= self.longest and len(self) < self.limit:
+            self[seg] = terms
+        return terms
+
+
+def _latin_edges(seg: str) -> list[str]:
+    return [seg[:k] for k in range(2, min(len(seg), SUGGEST_MAX_LATIN) + 1)]
+
+
+def _cjk_edges(seg: str) -> list[str]:
+    n = len(seg)
+    return [seg[i:i + k] for i in range(n - 1) for k in range(2, min(n - i, SUGGEST_MAX_CJK) + 1)]
+
+
+_LATIN_EDGES = _Memo(_latin_edges, 24)
+_CJK_EDGES = _Memo(_cjk_edges, 12)
+
+
 def edge_grams(text: str) -> list[str]:
     """Prefix terms for search-as-you-type: Latin word prefixes of 2..20 letters, and for every
     position of a CJK run its prefixes of 2..8 characters (so any inner substring matches)."""
     out: list[str] = []
     for kind, seg in segments(text):
-        if kind == "latin":
-            out.extend(seg[:k] for k in range(2, min(len(seg), SUGGEST_MAX_LATIN) + 1))
-        else:
-            n = len(seg)
-            for i in range(n - 1):
-                out.extend(seg[i:i + k] for k in range(2, min(n - i, SUGGEST_MAX_CJK) + 1))
+        out += _LATIN_EDGES[seg] if kind == "latin" else _CJK_EDGES[seg]
     return out
 
 
@@ -250,6 +276,10 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 _MODEL = re.compile(f"(?<![a-z0-9])([a-z]+)[^a-z0-9{_CJK}]+([0-9]{{1,4}})(?![a-z0-9])")
 """A word of letters, then (past anything that is neither a word nor CJK) a number of 1-4 digits:
 what :func:`is_model` says of two neighbouring segments."""
+
+
+_PAIRS = _Memo(lambda run: list(map(add, run, run[1:])), 32)
+"""CJK run -> its bigrams."""
 
 
 class _Stems(dict):
@@ -279,13 +309,14 @@ def counted_terms(text: str, mode: str, *, models: bool | None = None, skip_numb
     index = mode == "index"
     if index if models is None else models:
         out += [word + number for word, number in _MODEL.findall(norm)]
+    pairs = _PAIRS
     for run in _CJK_RUN.findall(norm):
         if len(run) == 1:
             out.append(run)
             continue
         if index:
             out += run
-        out += map(add, run, run[1:])
+        out += pairs[run]
     return out
 
 

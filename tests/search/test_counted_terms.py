@@ -45,3 +45,29 @@ def test_term_stats_weights_follow_the_frequencies_key_for_key():
         for analyzer in (StoreAnalyzer(), StoreAnalyzer(grams=True)):
             _length, freqs, weights = analyzer.term_stats(value)
             assert list(weights) == list(freqs)
+
+
+def _edge_grams_by_definition(text: str) -> list[str]:
+    from storefront.search import SUGGEST_MAX_CJK, SUGGEST_MAX_LATIN, segments
+    out: list[str] = []
+    for kind, seg in segments(text):
+        if kind == "latin":
+            out.extend(seg[:k] for k in range(2, min(len(seg), SUGGEST_MAX_LATIN) + 1))
+        else:
+            n = len(seg)
+            for i in range(n - 1):
+                out.extend(seg[i:i + k] for k in range(2, min(n - i, SUGGEST_MAX_CJK) + 1))
+    return out
+
+
+def test_edge_grams_and_bigrams_kept_per_segment_are_those_made_afresh():
+    from storefront import search
+    texts = SAMPLES + _random_texts(2000, seed=3) + ["超长的中文句子没有任何标点符号一直写下去直到超过缓存的长度上限为止" * 2]
+    for _ in range(2):  # made, then taken from the memo
+        for text in texts:
+            assert search.edge_grams(text) == _edge_grams_by_definition(text), text
+            assert Counter(counted_terms(text, "query")) == Counter(tokenize(text, "query")), text
+    # Long segments are made every time, not kept.
+    assert all(len(seg) <= search._CJK_EDGES.longest for seg in search._CJK_EDGES)
+    assert all(len(seg) <= search._PAIRS.longest for seg in search._PAIRS)
+    assert len(search._PAIRS) <= search._PAIRS.limit
