@@ -250,10 +250,16 @@ def _read(path: str, size_hint: int) -> bytes:
         os.close(fd)
 
 
-def _parse_chunk(indices: list[int]) -> list[tuple[int, str, Parsed | None]]:
+def _parse_chunk(indices: list[int]) -> list[tuple[int, str, bytes | None]]:
+    """Parse some sources; each Parsed comes back packed (``cache.pack_parsed``)."""
+    from .cache import pack_parsed
     w = _WORK
     cwd = os.getcwd()
-    return [(i, *_parse_one(w["content"], w["sources"][i], w["site"], w["cached"], cwd)) for i in indices]
+    out = []
+    for i in indices:
+        digest, parsed = _parse_one(w["content"], w["sources"][i], w["site"], w["cached"], cwd)
+        out.append((i, digest, None if parsed is None else pack_parsed(parsed)))
+    return out
 
 
 def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict[str, tuple[str, Parsed]],
@@ -263,8 +269,9 @@ def _parse_all(content: Path, sources: list[SourceFile], site: Any, cached: dict
     if progress:
         progress.start("reading", len(sources))
     work = dict(content=content, sources=sources, site=site, cached=cached)
-    for i, digest, parsed in _run_chunks(_parse_chunk, work, len(sources), jobs, progress):
-        results[i] = (digest, parsed)
+    from .cache import unpack_parsed
+    for i, digest, packed in _run_chunks(_parse_chunk, work, len(sources), jobs, progress):
+        results[i] = (digest, None if packed is None else unpack_parsed(packed))
     return [(digest, parsed if parsed is not None else cached[src.rel][1], parsed is not None)
             for src, (digest, parsed) in zip(sources, results)]
 

@@ -14,6 +14,7 @@ import datetime as dt
 import marshal
 import pickle
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
@@ -205,29 +206,61 @@ def _pack(parsed: Any) -> bytes:
     """What the cache keeps of a parsed file. A product's record goes without its description
     (``body_html`` and ``description``: the bodies table has them), its catalog entry (the catalog
     table) and its plain text (not kept): marshalled, as plain tuples."""
+    fields = _product_fields(parsed, whole=False)
+    if fields is not None:
+        try:
+            return b"M" + marshal.dumps(fields)
+        except ValueError:  # a value marshal does not take (a date or a decimal in ``extra``)
+            parsed = replace(parsed, record=replace(parsed.record, body_html=None, description=None),
+                             catalog=None, text=None)
+    return b"P" + pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(data: bytes) -> Any:
+    if data[:1] == b"P":
+        return pickle.loads(data[1:])
+    return _from_fields(*marshal.loads(data[1:]))
+
+
+def pack_parsed(parsed: Any) -> tuple:
+    """A parsed file as plain data (tuples, strings, numbers) for :func:`unpack_parsed`: how the
+    parse workers answer. Pickle takes such data far quicker than the dataclasses, on both sides
+    of the pipe (0.18 CPU-s at 10,000 products)."""
+    fields = _product_fields(parsed, whole=True)
+    return ("P", parsed) if fields is None else ("W", *fields)
+
+
+def unpack_parsed(value: tuple) -> Any:
+    return value[1] if value[0] == "P" else _from_fields(*value[1:])
+
+
+def _product_fields(parsed: Any, whole: bool) -> tuple | None:
+    """(rel, lines, the record's fields[, catalog entry, plain text]) of a product; None for
+    anything else, and for a file with problems."""
     from .model import Product
     record = parsed.record
     if parsed.kind != "product" or type(record) is not Product or parsed.problems:
-        return b"P" + pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL)
+        return None
     values = dict(record.__dict__)
     values["variants"] = tuple((v.sku, v.options, v.price_minor, v.compare_at_minor, v.stock) for v in record.variants)
     values["publish_at"] = record.publish_at.isoformat() if record.publish_at else None
-    values["body_html"] = values["description"] = None
-    return b"M" + marshal.dumps((parsed.rel, parsed.lines, tuple(values[f] for f in _PRODUCT_FIELDS)))
+    if not whole:
+        values["body_html"] = values["description"] = None
+        return parsed.rel, parsed.lines, tuple(values[f] for f in _PRODUCT_FIELDS)
+    if values["body_html"] is not None:
+        values["body_html"] = str(values["body_html"])
+    return parsed.rel, parsed.lines, tuple(values[f] for f in _PRODUCT_FIELDS), parsed.catalog, parsed.text
 
 
 _VARIANT_FIELDS = ("sku", "options", "price_minor", "compare_at_minor", "stock")
 _classes: dict[str, type] = {}
 
 
-def _unpack(data: bytes) -> Any:
-    if data[:1] == b"P":
-        return pickle.loads(data[1:])
+def _from_fields(rel: str, lines: dict[str, int], fields: tuple, catalog: Any = None, text: str | None = None) -> Any:
     if not _classes:
         from .loader import Parsed
         from .model import Product, Variant
         _classes.update(Parsed=Parsed, Product=Product, Variant=Variant)
-    rel, lines, fields = marshal.loads(data[1:])
     values = dict(zip(_PRODUCT_FIELDS, fields))
     if values["variants"]:
         variant = _classes["Variant"]
@@ -238,7 +271,8 @@ def _unpack(data: bytes) -> Any:
         from markupsafe import Markup
         values["body_html"] = Markup(values["body_html"])
     return _make(_classes["Parsed"], {"kind": "product", "rel": rel, "record": _make(_classes["Product"], values),
-                                      "problems": [], "lines": lines, "body_md": "", "catalog": None})
+                                      "problems": [], "lines": lines, "body_md": "", "catalog": catalog,
+                                      "text": text})
 
 
 def _make(cls: type, values: dict[str, Any]) -> Any:
