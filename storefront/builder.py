@@ -250,7 +250,7 @@ def _read(path: str, size_hint: int) -> bytes:
         os.close(fd)
 
 
-def _parse_chunk(indices: list[int]) -> list[tuple[int, str, bytes | None]]:
+def _parse_chunk(indices: list[int]) -> list[tuple[int, str, tuple | None]]:
     """Parse some sources; each Parsed comes back packed (``cache.pack_parsed``)."""
     from .cache import pack_parsed
     w = _WORK
@@ -481,7 +481,7 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
     from .datafiles import catalog_json, policies_json, robots_txt, sitemap_xml
     from .render import Renderer, _hash, collect_assets
 
-    savers: list[SourceSaver] = []
+    made: dict[str, Any] = {}
 
     def on_parsed(files: dict[str, tuple[int, int, str]], fresh: dict[str, tuple[str, Parsed]], gone: list[str],
                   known_files: dict[str, tuple[int, int, str]]) -> None:
@@ -489,28 +489,25 @@ def _build(opts: BuildOptions, cache: BuildCache, staging: Path, scanned: Any, p
         # it then takes the core this one leaves idle while it assembles the library and plans
         # the pages (started after that, it took a share of the cores from rendering).
         products = {rel: p for rel, (_, p) in fresh.items() if p.kind == "product" and p.record is not None}
+        bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in products.items()},
+                           cache.directory / "build.sqlite", {rel: p.text for rel, p in products.items()})
 
         def sources() -> dict[str, Any]:
             return dict(files={rel: f for rel, f in files.items() if known_files.get(rel) != f},
                         files_gone=[rel for rel in known_files if rel not in files],
                         records={rel: (sha, p) for rel, (sha, p) in fresh.items()},
-                        records_gone=gone, bodies={rel: (p.record.body_html, p.record.description)
-                                                   for rel, p in products.items()},
+                        records_gone=gone, bodies=bodies.fresh,
                         catalog={rel: p.catalog for rel, p in products.items()})
         saver = SourceSaver(cache, sources)
         jobs.append(saver)
-        savers.append(saver)
+        made.update(products=products, bodies=bodies, saver=saver)
         if not any(p.problems for _, p in fresh.values()):  # a build that fails here records nothing
             saver.start_beside(len(fresh))
 
     loaded = load(opts, cache, progress, scanned, on_parsed=on_parsed)
-    saver = savers[0]
+    fresh_products, bodies, saver = made["products"], made["bodies"], made["saver"]
     report.parsed = len(loaded.fresh)
     lib = loaded.library
-    fresh_products = {rel: parsed for rel, (_, parsed) in loaded.fresh.items()
-                      if parsed.kind == "product" and parsed.record is not None}
-    bodies = BodyStore({rel: (p.record.body_html, p.record.description) for rel, p in fresh_products.items()},
-                       cache.directory / "build.sqlite", {rel: p.text for rel, p in fresh_products.items()})
     search_job.give(lib, bodies.text, len(loaded.fresh))
     assets = collect_assets(opts.templates)
     renderer = Renderer(lib, loaded.env, assets, opts.templates, complete=bodies.complete)

@@ -638,18 +638,6 @@ def _copy_build(src: Path, dst: Path) -> None:
             shutil.copy2(f, dst / f.name)
 
 
-def _checked(docs: Iterable[SearchDoc]) -> list[SearchDoc]:
-    docs = list(docs)
-    for d in docs:
-        _check_doc(d)
-    ids = [d.id for d in docs]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i, c in Counter(ids).items() if c > 1)
-        raise SearchIndexError(f"search: document id {dup!r} given twice. "
-                               "Fix: give every product, article and page a unique id.")
-    return docs
-
-
 def _writer_procs(n: int) -> int:
     if n < PARALLEL_MIN_DOCS:
         return 1
@@ -669,8 +657,14 @@ def update_index(index_dir: Path, docs: Iterable[SearchDoc], *, keep_ids: set[st
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    docs = _checked(docs)
+    docs = list(docs)
+    for d in docs:
+        _check_doc(d)
     ids = [d.id for d in docs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i, c in Counter(ids).items() if c > 1)
+        raise SearchIndexError(f"search: document id {dup!r} given twice. "
+                               "Fix: give every product, article and page a unique id.")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _adopt_plain_directory(index_dir)
     current = current_build(index_dir)

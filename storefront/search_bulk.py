@@ -83,26 +83,22 @@ class BulkWriter(SegmentWriter):
         self._items: dict[str, _Postings] = {}
         self._lengths: dict[str, bytearray] = {}
         """Per scorable field, every document's length as Whoosh stores it: one byte."""
-        self._fast: dict[str, Any] = {}
+        self._plan: dict[str, tuple[Any, str | None, Any, bool, Any]] = {}
+        """Per field, worked out once (not per document and field): the field; how it is indexed:
+        "fast" (its analyzer's ``term_stats`` counts the terms, with no ``Token`` per term),
+        "single" (an ID field: one term, the value itself; ``field.index`` makes a token, a set
+        and a generator for that, and it was the writer's busiest line), "index" (``field.index``)
+        or None (not indexed); what that uses (``term_stats``, or the ID field's boost); whether
+        the field is stored; its column type."""
         for name, field in self.schema.items():
             analyzer = getattr(field, "analyzer", None)
-            if (field.indexed and type(field.format) is Frequency and field.scorable and not field.vector
-                    and not field.separate_spelling() and hasattr(analyzer, "term_stats")):
-                self._fast[name] = analyzer.term_stats
-        self._single: dict[str, float] = {}
-        """ID fields (one term, the value itself): their boost. ``field.index`` makes a token, a
-        set and a generator for that; it was the writer's busiest line."""
-        for name, field in self.schema.items():
-            if (type(field) is ID and type(field.format) is Existence and type(field.analyzer) is IDTokenizer
-                    and not field.vector and not field.separate_spelling()):
-                self._single[name] = field.format.field_boost
-        self._plan: dict[str, tuple[Any, str | None, bool, Any]] = {}
-        """Per field: the field, how it is indexed (fast, single, index or None: stored only),
-        whether it is stored, its column type. Worked out once, not per document and field."""
-        for name, field in self.schema.items():
-            how = ("fast" if name in self._fast else "single" if name in self._single
-                   else "index" if field.indexed else None)
-            self._plan[name] = (field, how, bool(field.stored), field.column_type)
+            how, use = ("index" if field.indexed else None), None
+            if field.indexed and not field.vector and not field.separate_spelling():
+                if type(field.format) is Frequency and field.scorable and hasattr(analyzer, "term_stats"):
+                    how, use = "fast", analyzer.term_stats
+                elif type(field) is ID and type(field.format) is Existence and type(analyzer) is IDTokenizer:
+                    how, use = "single", field.format.field_boost
+            self._plan[name] = (field, how, use, bool(field.stored), field.column_type)
 
     def delete_document(self, docnum, delete=True):
         raise NotImplementedError("BulkWriter only adds documents")
@@ -126,7 +122,7 @@ class BulkWriter(SegmentWriter):
                 value = fields[name]
                 if value is None:
                     continue
-                field, how, keep, column = plan[name]
+                field, how, use, keep, column = plan[name]
                 if how is None:  # not indexed
                     if keep:
                         stored[name] = value
@@ -135,10 +131,10 @@ class BulkWriter(SegmentWriter):
                     continue
                 length = 0
                 if how == "fast" and isinstance(value, str):
-                    length, freqs, weights = self._fast[name](value)
+                    length, freqs, weights = use(value)
                     self._add_counted(name, docnum, freqs, weights, field.format.field_boost)
                 elif how == "single" and isinstance(value, str):
-                    self._add_items(name, docnum, [(value.encode("utf-8"), 1, self._single[name], b"")])
+                    self._add_items(name, docnum, [(value.encode("utf-8"), 1, use, b"")])
                     length = 1 if field.scorable else 0
                 else:
                     items = list(field.index(value))
